@@ -1,0 +1,133 @@
+//! Client registration (RFC 6749 §2): confidential clients get a generated 256-bit secret,
+//! shown once and stored as SHA-256.
+
+use serde_json::{json, Value};
+
+use super::{split, GRANT_TYPES};
+use crate::oauth::{secret, subject};
+use crate::store::{Client, Store};
+
+#[derive(Debug, Default, Clone)]
+pub struct NewClient {
+    pub name: String,
+    pub id: Option<String>,
+    pub grants: Vec<String>,
+    pub public: bool,
+    pub first_party: bool,
+    pub redirect_uris: Vec<String>,
+    pub allowed_origins: Vec<String>,
+    /// Scopes to grant on `api` (or on the default audience).
+    pub scope: Option<String>,
+    pub api: Option<String>,
+}
+
+/// Creates the client and returns it with its one-time secret.
+pub async fn create(
+    store: &dyn Store,
+    req: NewClient,
+    default_audience: Option<&str>,
+    now: i64,
+) -> anyhow::Result<(Client, Option<String>)> {
+    let id = req
+        .id
+        .clone()
+        .unwrap_or_else(|| secret::random_token(16).replace(['-', '_'], "x"));
+    if !subject::is_valid_client_id(&id) {
+        anyhow::bail!("--id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -");
+    }
+    let mut grants = req.grants.clone();
+    if grants.is_empty() {
+        grants.push(
+            if req.public {
+                "authorization_code"
+            } else {
+                "client_credentials"
+            }
+            .into(),
+        );
+    }
+    if let Some(bad) = grants.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
+        anyhow::bail!(
+            "unknown grant type {bad}; known: {}",
+            GRANT_TYPES.join(", ")
+        );
+    }
+    if req.public && grants.iter().any(|g| g == "client_credentials") {
+        anyhow::bail!("a public client cannot use client_credentials");
+    }
+    let plain = (!req.public).then(|| secret::random_token(32));
+    let client = Client {
+        id: id.clone(),
+        name: req.name.clone(),
+        secret_hash: plain.as_deref().map(secret::digest),
+        public: req.public,
+        grant_types: grants.join(" "),
+        redirect_uris: req.redirect_uris.join(" "),
+        allowed_origins: req.allowed_origins.join(" "),
+        first_party: req.first_party,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+    };
+    store.insert_client(&client).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict => {
+            anyhow::anyhow!("a client with id {id} already exists")
+        }
+        e => e.into(),
+    })?;
+    if let Some(scope) = &req.scope {
+        let api = req.api.as_deref().or(default_audience).ok_or_else(|| {
+            anyhow::anyhow!("--scope needs --api URI (or a default_audience setting)")
+        })?;
+        if store.get_api(api).await?.is_none() {
+            super::create_api(store, api, None, scope, now).await?;
+        }
+        super::grant(store, &id, api, scope).await?;
+    }
+    Ok((client, plain))
+}
+
+pub async fn rotate_secret(store: &dyn Store, id: &str, now: i64) -> anyhow::Result<String> {
+    let plain = secret::random_token(32);
+    if !store
+        .set_client_secret(id, &secret::digest(&plain), now)
+        .await?
+    {
+        anyhow::bail!("no confidential client with id {id}");
+    }
+    Ok(plain)
+}
+
+pub async fn delete(store: &dyn Store, id: &str, now: i64) -> anyhow::Result<()> {
+    store.revoke_client_refresh_tokens(id, now).await?;
+    if !store.delete_client(id).await? {
+        anyhow::bail!("no client with id {id}");
+    }
+    Ok(())
+}
+
+pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> anyhow::Result<Value> {
+    let grants: Vec<Value> = store
+        .client_grants(&c.id)
+        .await?
+        .iter()
+        .map(|g| json!({ "api": g.api, "scopes": split(&g.scopes) }))
+        .collect();
+    let mut v = json!({
+        "client_id": c.id,
+        "name": c.name,
+        "public": c.public,
+        "token_endpoint_auth_method": if c.public { "none" } else { "client_secret_basic" },
+        "grant_types": split(&c.grant_types),
+        "redirect_uris": split(&c.redirect_uris),
+        "allowed_origins": split(&c.allowed_origins),
+        "first_party": c.first_party,
+        "disabled": c.disabled,
+        "apis": grants,
+        "created_at": c.created_at,
+    });
+    if let Some(s) = secret {
+        v["client_secret"] = json!(s);
+    }
+    Ok(v)
+}

@@ -1,0 +1,185 @@
+//! User management and the Auth0 bulk-export import (NDJSON or a JSON array).
+
+use serde_json::{json, Value};
+
+use crate::password::{Passwords, MAX_PASSWORD_BYTES};
+use crate::store::{Store, StoreError, User};
+
+pub fn check_password(p: &str) -> anyhow::Result<()> {
+    if p.is_empty() || p.len() > MAX_PASSWORD_BYTES {
+        anyhow::bail!("password must be 1 to {MAX_PASSWORD_BYTES} bytes");
+    }
+    Ok(())
+}
+
+pub async fn create(
+    store: &dyn Store,
+    pw: &Passwords,
+    connection: &str,
+    username: &str,
+    email: Option<&str>,
+    password: &str,
+    now: i64,
+) -> anyhow::Result<User> {
+    check_password(password)?;
+    if username.trim().is_empty() || username.len() > 256 {
+        anyhow::bail!("--username must be 1 to 256 characters");
+    }
+    let user = User {
+        id: crate::oauth::subject::new_user_id(connection),
+        username: username.to_string(),
+        username_lower: username.to_lowercase(),
+        email: email.map(str::to_string),
+        email_verified: false,
+        password_hash: Some(pw.hash(password.to_string()).await?),
+        disabled: false,
+        failed_count: 0,
+        failed_window_start: 0,
+        locked_until: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    insert(store, &user).await?;
+    Ok(user)
+}
+
+async fn insert(store: &dyn Store, user: &User) -> anyhow::Result<()> {
+    store.insert_user(user).await.map_err(|e| match e {
+        StoreError::Conflict => anyhow::anyhow!("a user with that id or username already exists"),
+        e => e.into(),
+    })
+}
+
+/// Finds a user by ID, or else by username.
+pub async fn find(store: &dyn Store, key: &str) -> anyhow::Result<User> {
+    if let Some(u) = store.get_user(key).await? {
+        return Ok(u);
+    }
+    store
+        .find_user_by_username(key)
+        .await?
+        .ok_or_else(|| anyhow::anyhow!("no user {key}"))
+}
+
+/// A new password also ends every session the old one opened: refresh tokens are revoked.
+pub async fn set_password(
+    store: &dyn Store,
+    pw: &Passwords,
+    key: &str,
+    password: &str,
+    now: i64,
+) -> anyhow::Result<User> {
+    check_password(password)?;
+    let user = find(store, key).await?;
+    store
+        .set_password_hash(&user.id, &pw.hash(password.to_string()).await?, now)
+        .await?;
+    store.revoke_user_refresh_tokens(&user.id, now).await?;
+    Ok(user)
+}
+
+pub async fn set_disabled(
+    store: &dyn Store,
+    key: &str,
+    disabled: bool,
+    now: i64,
+) -> anyhow::Result<User> {
+    let user = find(store, key).await?;
+    store.set_user_disabled(&user.id, disabled, now).await?;
+    if disabled {
+        store.revoke_user_refresh_tokens(&user.id, now).await?;
+    }
+    Ok(user)
+}
+
+pub async fn delete(store: &dyn Store, key: &str, now: i64) -> anyhow::Result<User> {
+    let user = find(store, key).await?;
+    store.revoke_user_refresh_tokens(&user.id, now).await?;
+    store.delete_user(&user.id).await?;
+    Ok(user)
+}
+
+pub fn to_json(u: &User) -> Value {
+    json!({
+        "user_id": u.id, "username": u.username, "email": u.email, "email_verified": u.email_verified,
+        "disabled": u.disabled, "created_at": u.created_at, "updated_at": u.updated_at,
+    })
+}
+
+#[derive(Debug, Default, serde::Serialize)]
+pub struct ImportReport {
+    pub imported: usize,
+    pub skipped: usize,
+    pub failed: usize,
+    pub errors: Vec<String>,
+}
+
+/// Imports an Auth0 export. Each record keeps its `user_id` (or `auth0|<_id.$oid>` in the
+/// password-hash export), so existing `sub` values stay valid; bcrypt hashes are kept as they are
+/// and upgraded to Argon2id on the first successful login. A bad record never stops the import.
+pub async fn import_auth0(store: &dyn Store, text: &str, now: i64) -> ImportReport {
+    let records: Vec<Result<Value, String>> = match serde_json::from_str::<Vec<Value>>(text.trim())
+    {
+        Ok(arr) => arr.into_iter().map(Ok).collect(),
+        Err(_) => text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| format!("not JSON: {e}")))
+            .collect(),
+    };
+    let mut report = ImportReport::default();
+    for (i, rec) in records.into_iter().enumerate() {
+        match rec.and_then(|v| auth0_user(&v, now)) {
+            Err(e) => {
+                report.failed += 1;
+                report.errors.push(format!("record {}: {e}", i + 1));
+            }
+            Ok(user) => match store.insert_user(&user).await {
+                Ok(()) => report.imported += 1,
+                Err(StoreError::Conflict) => report.skipped += 1,
+                Err(e) => {
+                    report.failed += 1;
+                    report.errors.push(format!("record {}: {e}", i + 1));
+                }
+            },
+        }
+    }
+    report
+}
+
+fn auth0_user(v: &Value, now: i64) -> Result<User, String> {
+    let s = |k: &str| v.get(k).and_then(Value::as_str).filter(|s| !s.is_empty());
+    let id = match (s("user_id"), v.pointer("/_id/$oid").and_then(Value::as_str)) {
+        (Some(id), _) if id.contains('|') => id.to_string(),
+        (Some(id), _) | (None, Some(id)) => format!("auth0|{id}"),
+        (None, None) => return Err("no user_id".into()),
+    };
+    let username = s("username").or(s("email")).ok_or("no username or email")?;
+    let hash = s("password_hash").or(s("passwordHash"));
+    if let Some(h) = hash {
+        if !(h.starts_with("$2a$")
+            || h.starts_with("$2b$")
+            || h.starts_with("$2y$")
+            || h.starts_with("$argon2"))
+        {
+            return Err("password_hash is not bcrypt or argon2".into());
+        }
+    }
+    Ok(User {
+        id,
+        username: username.to_string(),
+        username_lower: username.to_lowercase(),
+        email: s("email").map(str::to_string),
+        email_verified: v
+            .get("email_verified")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        password_hash: hash.map(str::to_string),
+        disabled: v.get("blocked").and_then(Value::as_bool).unwrap_or(false),
+        failed_count: 0,
+        failed_window_start: 0,
+        locked_until: 0,
+        created_at: now,
+        updated_at: now,
+    })
+}

@@ -1,0 +1,181 @@
+//! Application state and the router.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+
+use crate::config::Settings;
+use crate::jwt::keys::{self, Keyring};
+use crate::password::Passwords;
+use crate::store::{Client, ClientGrant, Store, StoreError};
+use crate::throttle::Throttle;
+
+pub type App = Arc<AppState>;
+
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Arc<dyn Store>,
+    pub keys: ArcSwap<Keyring>,
+    pub clients: ClientCache,
+    pub passwords: Passwords,
+    pub ip_failures: Throttle,
+}
+
+pub fn now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+impl AppState {
+    /// Connects, migrates, makes sure a signing key exists and loads it.
+    pub async fn init(settings: Settings) -> anyhow::Result<App> {
+        let store = crate::store::connect(
+            &settings.database_url,
+            Duration::from_millis(settings.db_timeout_ms),
+        )
+        .await?;
+        store.migrate().await?;
+        keys::ensure_active(store.as_ref(), settings.signing_alg, now()).await?;
+        let records = store.list_keys().await?;
+        let keyring = Keyring::build(&records, now(), settings.key_publish_window(), None)?;
+        let passwords = Passwords::new(&settings)?;
+        Ok(Arc::new(AppState {
+            clients: ClientCache::new(Duration::from_secs(settings.client_cache_ttl)),
+            ip_failures: Throttle::new(settings.ip_failure_limit, settings.ip_failure_window),
+            settings: Arc::new(settings),
+            store,
+            keys: ArcSwap::from_pointee(keyring),
+            passwords,
+        }))
+    }
+
+    /// Reloads signing keys from the database (keys rotated by another instance or the CLI).
+    pub async fn refresh_keys(&self) -> anyhow::Result<()> {
+        let records = self.store.list_keys().await?;
+        let current = self.keys.load();
+        let ring = Keyring::build(
+            &records,
+            now(),
+            self.settings.key_publish_window(),
+            Some(&current),
+        )?;
+        self.keys.store(Arc::new(ring));
+        Ok(())
+    }
+
+    pub async fn client(&self, id: &str) -> Result<Option<Arc<ClientEntry>>, StoreError> {
+        self.clients.get(self.store.as_ref(), id).await
+    }
+}
+
+/// Spawns the background refresh of signing keys.
+pub fn spawn_key_refresh(app: App) {
+    let every = Duration::from_secs(app.settings.key_refresh_interval.max(1));
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = app.refresh_keys().await {
+                tracing::warn!(error = %e, "could not refresh signing keys");
+            }
+        }
+    });
+}
+
+/// A client with its API grants, as the token hot path needs it.
+#[derive(Debug)]
+pub struct ClientEntry {
+    pub client: Client,
+    pub grants: Vec<ClientGrant>,
+}
+
+impl ClientEntry {
+    pub fn grant_for(&self, api: &str) -> Option<&ClientGrant> {
+        self.grants.iter().find(|g| g.api == api)
+    }
+}
+
+type Cached = (Instant, Option<Arc<ClientEntry>>);
+
+/// Read-through client cache. Entries (including "no such client") live for `ttl`, which bounds
+/// how long a disabled client or a rotated secret can still be honoured.
+pub struct ClientCache {
+    ttl: Duration,
+    map: RwLock<HashMap<String, Cached>>,
+}
+
+const CACHE_MAX_ENTRIES: usize = 10_000;
+
+impl ClientCache {
+    pub fn new(ttl: Duration) -> Self {
+        ClientCache {
+            ttl,
+            map: RwLock::default(),
+        }
+    }
+
+    pub async fn get(
+        &self,
+        store: &dyn Store,
+        id: &str,
+    ) -> Result<Option<Arc<ClientEntry>>, StoreError> {
+        if let Some((at, entry)) = self.map.read().ok().and_then(|m| m.get(id).cloned()) {
+            if at.elapsed() < self.ttl {
+                return Ok(entry);
+            }
+        }
+        let entry = match store.get_client(id).await? {
+            Some(client) => {
+                let grants = store.client_grants(id).await?;
+                Some(Arc::new(ClientEntry { client, grants }))
+            }
+            None => None,
+        };
+        if let Ok(mut m) = self.map.write() {
+            if m.len() >= CACHE_MAX_ENTRIES {
+                m.retain(|_, (at, _)| at.elapsed() < self.ttl);
+                if m.len() >= CACHE_MAX_ENTRIES {
+                    m.clear();
+                }
+            }
+            m.insert(id.to_string(), (Instant::now(), entry.clone()));
+        }
+        Ok(entry)
+    }
+}
+
+/// The full router with its middleware.
+pub fn router(app: App) -> Router {
+    crate::http::routes(app)
+}
+
+/// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+pub async fn serve(listener: tokio::net::TcpListener, app: App) -> anyhow::Result<()> {
+    let svc = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, svc)
+        .with_graceful_shutdown(shutdown_signal())
+        .await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}

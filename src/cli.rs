@@ -1,0 +1,409 @@
+//! The command line: `serve`, `migrate`, and the admin commands for clients, APIs, keys, users.
+
+use std::io::Read;
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use serde_json::{json, Value};
+
+use crate::admin::{self, clients::NewClient, users};
+use crate::app::{now, AppState};
+use crate::config::{Overrides, Settings};
+use crate::jwt::keys::{self, Alg};
+use crate::store::Store;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "oauthd",
+    version,
+    about = "OAuth 2.0 authorization server issuing JWT access tokens"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub overrides: Overrides,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the server (migrates first).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage OAuth clients.
+    #[command(subcommand)]
+    Client(ClientCmd),
+    /// Manage APIs (resource servers / audiences).
+    #[command(subcommand)]
+    Api(ApiCmd),
+    /// Manage signing keys.
+    #[command(subcommand)]
+    Keys(KeysCmd),
+    /// Manage users.
+    #[command(subcommand)]
+    User(UserCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCmd {
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long = "grant")]
+        grants: Vec<String>,
+        /// Scopes to grant on --api (or on the default audience).
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        api: Option<String>,
+        #[arg(long)]
+        public: bool,
+        #[arg(long)]
+        id: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    Show {
+        id: String,
+    },
+    Disable {
+        id: String,
+    },
+    Enable {
+        id: String,
+    },
+    Delete {
+        id: String,
+    },
+    RotateSecret {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApiCmd {
+    Create {
+        #[arg(long)]
+        identifier: String,
+        #[arg(long, default_value = "")]
+        scope: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Allow a client some scopes of an API.
+    Grant {
+        #[arg(long)]
+        client: String,
+        #[arg(long)]
+        api: String,
+        #[arg(long, default_value = "")]
+        scope: String,
+    },
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCmd {
+    List,
+    Rotate {
+        #[arg(long)]
+        alg: Option<Alg>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    Create {
+        #[arg(long)]
+        username: String,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    List,
+    Show {
+        user: String,
+    },
+    SetPassword {
+        user: String,
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    Disable {
+        user: String,
+    },
+    Enable {
+        user: String,
+    },
+    Delete {
+        user: String,
+    },
+    /// Import users from an export file.
+    Import {
+        #[arg(long, value_parser = ["auth0"])]
+        format: String,
+        file: std::path::PathBuf,
+    },
+}
+
+fn print(v: &Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+fn read_password() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(s.strip_suffix('\n')
+        .map(|x| x.strip_suffix('\r').unwrap_or(x))
+        .unwrap_or(&s)
+        .to_string())
+}
+
+async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
+    let store = crate::store::connect(
+        &settings.database_url,
+        std::time::Duration::from_millis(settings.db_timeout_ms),
+    )
+    .await?;
+    store.migrate().await?;
+    Ok(store)
+}
+
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => {
+            open(&settings).await?;
+            eprintln!("migrations applied");
+            Ok(())
+        }
+        Command::Client(c) => client(&*open(&settings).await?, &settings, c).await,
+        Command::Api(c) => api(&*open(&settings).await?, c).await,
+        Command::Keys(c) => keys_cmd(&*open(&settings).await?, &settings, c).await,
+        Command::User(c) => user(&*open(&settings).await?, &settings, c).await,
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(&settings.bind)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", settings.bind))?;
+    let app = AppState::init(settings).await?;
+    crate::app::spawn_key_refresh(app.clone());
+    tracing::info!(bind = %app.settings.bind, issuer = %app.settings.issuer, "oauthd listening");
+    crate::app::serve(listener, app).await
+}
+
+async fn client(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Result<()> {
+    let t = now();
+    match cmd {
+        ClientCmd::Create {
+            name,
+            grants,
+            scope,
+            api,
+            public,
+            id,
+            json,
+        } => {
+            let req = NewClient {
+                name,
+                id,
+                grants,
+                public,
+                scope,
+                api,
+                ..Default::default()
+            };
+            let (c, secret) = admin::clients::create(store, req, s.default_audience(), t).await?;
+            let v = admin::clients::to_json(store, &c, secret.as_deref()).await?;
+            if json {
+                println!("{v}");
+            } else {
+                print(&v);
+                if secret.is_some() {
+                    eprintln!("Store the client_secret now: it is not shown again.");
+                }
+            }
+        }
+        ClientCmd::List { json } => {
+            let mut all = Vec::new();
+            for c in store.list_clients().await? {
+                all.push(admin::clients::to_json(store, &c, None).await?);
+            }
+            if json {
+                println!("{}", Value::from(all))
+            } else {
+                print(&Value::from(all))
+            }
+        }
+        ClientCmd::Show { id } => {
+            let c = store
+                .get_client(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no client with id {id}"))?;
+            print(&admin::clients::to_json(store, &c, None).await?);
+        }
+        ClientCmd::Disable { id } | ClientCmd::Enable { id }
+            if store.get_client(&id).await?.is_none() =>
+        {
+            anyhow::bail!("no client with id {id}")
+        }
+        ClientCmd::Disable { id } => {
+            store.set_client_disabled(&id, true, t).await?;
+            store.revoke_client_refresh_tokens(&id, t).await?;
+            eprintln!(
+                "client {id} disabled (effective within {} s)",
+                s.client_cache_ttl
+            );
+        }
+        ClientCmd::Enable { id } => {
+            store.set_client_disabled(&id, false, t).await?;
+            eprintln!("client {id} enabled");
+        }
+        ClientCmd::Delete { id } => {
+            admin::clients::delete(store, &id, t).await?;
+            eprintln!("client {id} deleted");
+        }
+        ClientCmd::RotateSecret { id, json } => {
+            let secret = admin::clients::rotate_secret(store, &id, t).await?;
+            let v = json!({ "client_id": id, "client_secret": secret });
+            if json {
+                println!("{v}")
+            } else {
+                print(&v)
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn api(store: &dyn Store, cmd: ApiCmd) -> anyhow::Result<()> {
+    match cmd {
+        ApiCmd::Create {
+            identifier,
+            scope,
+            name,
+            json,
+        } => {
+            let a = admin::create_api(store, &identifier, name.as_deref(), &scope, now()).await?;
+            let v = admin::api_json(&a);
+            if json {
+                println!("{v}")
+            } else {
+                print(&v)
+            }
+        }
+        ApiCmd::Grant { client, api, scope } => {
+            print(&admin::grant(store, &client, &api, &scope).await?)
+        }
+        ApiCmd::List => print(&Value::from(
+            store
+                .list_apis()
+                .await?
+                .iter()
+                .map(admin::api_json)
+                .collect::<Vec<_>>(),
+        )),
+    }
+    Ok(())
+}
+
+async fn keys_cmd(store: &dyn Store, s: &Settings, cmd: KeysCmd) -> anyhow::Result<()> {
+    match cmd {
+        KeysCmd::List => {
+            for k in store.list_keys().await? {
+                let state = match k.retired_at {
+                    None => "active".to_string(),
+                    Some(r) if r + s.key_publish_window() > now() => {
+                        format!("retired {r}, still published")
+                    }
+                    Some(r) => format!("retired {r}"),
+                };
+                println!("{}\t{}\tcreated {}\t{}", k.kid, k.alg, k.created_at, state);
+            }
+        }
+        KeysCmd::Rotate { alg } => {
+            let rec = keys::rotate(store, alg.unwrap_or(s.signing_alg), now()).await?;
+            println!("{}\t{}\tactive", rec.kid, rec.alg);
+            eprintln!(
+                "Running servers sign with it within {} s; it is published now.",
+                s.key_refresh_interval
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn user(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Result<()> {
+    let t = now();
+    let pw = || crate::password::Passwords::new(s);
+    match cmd {
+        UserCmd::Create {
+            username,
+            email,
+            json,
+            ..
+        } => {
+            let password = read_password()?;
+            let u = users::create(
+                store,
+                &pw()?,
+                &s.user_connection,
+                &username,
+                email.as_deref(),
+                &password,
+                t,
+            )
+            .await?;
+            let v = json!({ "user_id": u.id, "username": u.username });
+            if json {
+                println!("{v}")
+            } else {
+                print(&v)
+            }
+        }
+        UserCmd::List => print(&Value::from(
+            store
+                .list_users()
+                .await?
+                .iter()
+                .map(users::to_json)
+                .collect::<Vec<_>>(),
+        )),
+        UserCmd::Show { user } => print(&users::to_json(&users::find(store, &user).await?)),
+        UserCmd::SetPassword { user, .. } => {
+            let u = users::set_password(store, &pw()?, &user, &read_password()?, t).await?;
+            eprintln!("password changed for {}; refresh tokens revoked", u.id);
+        }
+        UserCmd::Disable { user } => eprintln!(
+            "user {} disabled",
+            users::set_disabled(store, &user, true, t).await?.id
+        ),
+        UserCmd::Enable { user } => eprintln!(
+            "user {} enabled",
+            users::set_disabled(store, &user, false, t).await?.id
+        ),
+        UserCmd::Delete { user } => {
+            eprintln!("user {} deleted", users::delete(store, &user, t).await?.id)
+        }
+        UserCmd::Import { file, .. } => {
+            let text = std::fs::read_to_string(&file)?;
+            let report = users::import_auth0(store, &text, t).await;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,227 @@
+//! Settings: built-in defaults, then a TOML file, then `OAUTHD_<KEY>` variables, then flags.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context};
+use serde::{Deserialize, Serialize};
+
+use crate::jwt::keys::Alg;
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Settings {
+    pub bind: String,
+    /// Empty means "derive from bind": `http://<bind>`.
+    pub issuer: String,
+    pub database_url: String,
+    pub access_token_ttl: u64,
+    pub id_token_ttl: u64,
+    pub signing_alg: Alg,
+    /// Empty means "no default": requests must name an audience.
+    pub default_audience: String,
+    pub log_format: LogFormat,
+    pub client_cache_ttl: u64,
+    pub key_refresh_interval: u64,
+    pub user_connection: String,
+    pub refresh_token_ttl: u64,
+    pub refresh_token_idle_ttl: u64,
+    pub lockout_threshold: i64,
+    pub lockout_window: u64,
+    pub ip_failure_limit: u32,
+    pub ip_failure_window: u64,
+    pub password_grant_public_clients: bool,
+    pub argon2_memory_kib: u32,
+    pub argon2_iterations: u32,
+    pub argon2_parallelism: u32,
+    pub password_hash_concurrency: usize,
+    pub db_timeout_ms: u64,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            bind: "127.0.0.1:8080".into(),
+            issuer: String::new(),
+            database_url: "sqlite://data/oauthd.db".into(),
+            access_token_ttl: 3600,
+            id_token_ttl: 3600,
+            signing_alg: Alg::RS256,
+            default_audience: String::new(),
+            log_format: LogFormat::Text,
+            client_cache_ttl: 5,
+            key_refresh_interval: 10,
+            user_connection: "local".into(),
+            refresh_token_ttl: 30 * 86400,
+            refresh_token_idle_ttl: 7 * 86400,
+            lockout_threshold: 5,
+            lockout_window: 900,
+            ip_failure_limit: 100,
+            ip_failure_window: 60,
+            password_grant_public_clients: false,
+            argon2_memory_kib: 19456,
+            argon2_iterations: 2,
+            argon2_parallelism: 1,
+            password_hash_concurrency: 2,
+            db_timeout_ms: 3000,
+        }
+    }
+}
+
+/// Values given on the command line; they win over everything else.
+#[derive(Clone, Debug, Default, clap::Args)]
+pub struct Overrides {
+    /// Path of the TOML settings file (default: config/oauthd.toml when present).
+    #[arg(long, global = true)]
+    pub config: Option<PathBuf>,
+    /// Database URL (sqlite://… or postgres://…).
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+    #[arg(long)]
+    pub bind: Option<String>,
+    #[arg(long)]
+    pub issuer: Option<String>,
+    #[arg(long, value_parser = ["text", "json"])]
+    pub log_format: Option<String>,
+}
+
+impl Settings {
+    /// Loads settings from the default file, the process environment and `flags`.
+    pub fn load(flags: &Overrides) -> anyhow::Result<Settings> {
+        let file = match &flags.config {
+            Some(p) => Some(p.clone()),
+            None => Some(PathBuf::from("config/oauthd.toml")).filter(|p| p.exists()),
+        };
+        Self::layered(file.as_deref(), std::env::vars(), flags)
+    }
+
+    pub fn layered(
+        file: Option<&Path>,
+        env: impl Iterator<Item = (String, String)>,
+        flags: &Overrides,
+    ) -> anyhow::Result<Settings> {
+        let defaults = toml::Table::try_from(Settings::default())?;
+        let mut table = defaults.clone();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config file {}", path.display()))?;
+            let parsed: toml::Table = text
+                .parse()
+                .map_err(|e| anyhow!("config file {}: {e}", path.display()))?;
+            table.extend(parsed);
+        }
+        for (name, value) in env {
+            let Some(key) = name.strip_prefix("OAUTHD_").map(str::to_ascii_lowercase) else {
+                continue;
+            };
+            if let Some(default) = defaults.get(&key) {
+                table.insert(key.clone(), env_value(&key, default, value)?);
+            }
+        }
+        let flag_pairs = [
+            ("bind", &flags.bind),
+            ("issuer", &flags.issuer),
+            ("database_url", &flags.database_url),
+            ("log_format", &flags.log_format),
+        ];
+        for (key, value) in flag_pairs {
+            if let Some(v) = value {
+                table.insert(key.into(), toml::Value::String(v.clone()));
+            }
+        }
+        let mut s: Settings = serde_path_to_error::deserialize(table)
+            .map_err(|e| anyhow!("invalid setting `{}`: {}", e.path(), e.inner().message()))?;
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&mut self) -> anyhow::Result<()> {
+        let addr: SocketAddr = self.bind.parse().map_err(|_| {
+            anyhow!(
+                "invalid setting `bind`: expected host:port, got {:?}",
+                self.bind
+            )
+        })?;
+        if self.issuer.is_empty() {
+            self.issuer = format!("http://{addr}");
+        }
+        let iss = &self.issuer;
+        if !(iss.starts_with("https://") || iss.starts_with("http://"))
+            || iss.ends_with('/')
+            || iss.contains(['?', '#'])
+        {
+            bail!("invalid setting `issuer`: must be an http(s) URL with no trailing slash, query or fragment");
+        }
+        if !(self.database_url.starts_with("sqlite:")
+            || self.database_url.starts_with("postgres://")
+            || self.database_url.starts_with("postgresql://"))
+        {
+            bail!("invalid setting `database_url`: use sqlite://PATH or postgres://…");
+        }
+        let positive = [
+            ("access_token_ttl", self.access_token_ttl),
+            ("id_token_ttl", self.id_token_ttl),
+            ("refresh_token_ttl", self.refresh_token_ttl),
+            ("refresh_token_idle_ttl", self.refresh_token_idle_ttl),
+            ("lockout_window", self.lockout_window),
+            ("ip_failure_window", self.ip_failure_window),
+            ("db_timeout_ms", self.db_timeout_ms),
+            (
+                "password_hash_concurrency",
+                self.password_hash_concurrency as u64,
+            ),
+        ];
+        for (key, v) in positive {
+            if v == 0 {
+                bail!("invalid setting `{key}`: must be greater than zero");
+            }
+        }
+        if self.lockout_threshold < 1 {
+            bail!("invalid setting `lockout_threshold`: must be at least 1");
+        }
+        if self.user_connection.is_empty() || self.user_connection.contains('|') {
+            bail!("invalid setting `user_connection`: must be non-empty and contain no '|'");
+        }
+        crate::password::params(self).map_err(|e| anyhow!("invalid setting `argon2_*`: {e}"))?;
+        Ok(())
+    }
+
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer)
+    }
+
+    pub fn default_audience(&self) -> Option<&str> {
+        Some(self.default_audience.as_str()).filter(|a| !a.is_empty())
+    }
+
+    /// How long a retired signing key stays published: the longest a token it signed may live.
+    pub fn key_publish_window(&self) -> i64 {
+        (self.access_token_ttl.max(self.id_token_ttl) + 300) as i64
+    }
+}
+
+/// Environment values are strings; read them with the type the default has.
+fn env_value(key: &str, default: &toml::Value, raw: String) -> anyhow::Result<toml::Value> {
+    let bad = |what: &str| {
+        anyhow!(
+            "invalid setting `{key}` (from OAUTHD_{}): expected {what}, got {raw:?}",
+            key.to_ascii_uppercase()
+        )
+    };
+    Ok(match default {
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
+        }
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(raw.trim().parse().map_err(|_| bad("true or false"))?)
+        }
+        _ => toml::Value::String(raw),
+    })
+}

@@ -1,0 +1,194 @@
+//! Issuing the token response: the RFC 9068 access token, the OIDC ID token, the refresh token.
+
+use serde_json::{json, Map};
+
+use super::{Ctx, TokenResponse};
+use crate::error::TokenError;
+use crate::jwt::mint::{self, AccessClaims, IdClaims, Typ};
+use crate::oauth::{scope, secret};
+use crate::store::{RefreshToken, User};
+
+/// Who the token is about, and how they got here.
+pub struct Subject<'a> {
+    pub sub: &'a str,
+    pub user: Option<&'a User>,
+    pub gty: &'a str,
+    pub auth_time: Option<i64>,
+    pub nonce: Option<&'a str>,
+}
+
+pub enum Refresh {
+    None,
+    /// Start a new family when `offline_access` was granted and the client may refresh.
+    NewFamily,
+    /// The caller already stored this (rotated) refresh token.
+    Rotated(String),
+}
+
+pub async fn issue(
+    ctx: &Ctx<'_>,
+    s: Subject<'_>,
+    aud: &str,
+    scope: String,
+    refresh: Refresh,
+) -> Result<TokenResponse, TokenError> {
+    let settings = &ctx.app.settings;
+    let client_id = ctx.client.id();
+    let key = ctx.app.keys.load().active.clone();
+    let ttl = settings.access_token_ttl;
+    let claims = AccessClaims {
+        iss: &settings.issuer,
+        sub: s.sub,
+        aud,
+        client_id,
+        azp: client_id,
+        scope: &scope,
+        iat: ctx.now,
+        exp: ctx.now + ttl as i64,
+        jti: mint::new_jti(),
+        gty: s.gty,
+        auth_time: s.auth_time,
+    };
+    let access_token = mint::sign(&key, Typ::AccessToken, &claims).map_err(TokenError::Internal)?;
+
+    let refresh_token = match refresh {
+        Refresh::Rotated(t) => Some(t),
+        Refresh::NewFamily => match s.user {
+            Some(user)
+                if scope::contains(&scope, "offline_access")
+                    && ctx.client.entry.client.allows_grant("refresh_token") =>
+            {
+                Some(
+                    new_family(
+                        ctx,
+                        user,
+                        aud,
+                        &scope,
+                        s.gty,
+                        s.auth_time.unwrap_or(ctx.now),
+                    )
+                    .await?,
+                )
+            }
+            _ => None,
+        },
+        Refresh::None => None,
+    };
+
+    let id_token = match s.user {
+        Some(user) if scope::contains(&scope, "openid") => Some(id_token(
+            ctx,
+            user,
+            &scope,
+            &access_token,
+            s.auth_time.unwrap_or(ctx.now),
+            s.nonce,
+        )?),
+        _ => None,
+    };
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: ttl,
+        scope,
+        refresh_token,
+        id_token,
+    })
+}
+
+/// A new refresh token row; `family` is shared by every token rotated from the first one.
+pub fn refresh_row(
+    ctx: &Ctx<'_>,
+    token: &str,
+    family: (&str, i64),
+    user_id: &str,
+    aud: &str,
+    scope: &str,
+    gty: &str,
+    auth_time: i64,
+) -> RefreshToken {
+    let s = &ctx.app.settings;
+    RefreshToken {
+        hash: secret::digest(token),
+        family_id: family.0.to_string(),
+        client_id: ctx.client.id().to_string(),
+        user_id: user_id.to_string(),
+        scope: scope.to_string(),
+        audience: aud.to_string(),
+        gty: gty.to_string(),
+        auth_time,
+        created_at: ctx.now,
+        expires_at: (ctx.now + s.refresh_token_idle_ttl as i64).min(family.1),
+        family_expires_at: family.1,
+        used_at: None,
+        family_revoked: false,
+    }
+}
+
+async fn new_family(
+    ctx: &Ctx<'_>,
+    user: &User,
+    aud: &str,
+    scope: &str,
+    gty: &str,
+    auth_time: i64,
+) -> Result<String, TokenError> {
+    let token = secret::random_token(32);
+    let family_id = mint::new_jti();
+    let expires = ctx.now + ctx.app.settings.refresh_token_ttl as i64;
+    let row = refresh_row(
+        ctx,
+        &token,
+        (&family_id, expires),
+        &user.id,
+        aud,
+        scope,
+        gty,
+        auth_time,
+    );
+    ctx.app.store.insert_refresh_family(&row).await?;
+    Ok(token)
+}
+
+fn id_token(
+    ctx: &Ctx<'_>,
+    user: &User,
+    scope: &str,
+    access_token: &str,
+    auth_time: i64,
+    nonce: Option<&str>,
+) -> Result<String, TokenError> {
+    let s = &ctx.app.settings;
+    let client_id = ctx.client.id();
+    let claims = IdClaims {
+        iss: &s.issuer,
+        sub: &user.id,
+        aud: client_id,
+        azp: client_id,
+        iat: ctx.now,
+        exp: ctx.now + s.id_token_ttl as i64,
+        auth_time,
+        nonce,
+        at_hash: Some(mint::at_hash(access_token)),
+        profile: profile_claims(user, scope),
+    };
+    let key = ctx.app.keys.load().active.clone();
+    mint::sign(&key, Typ::IdToken, &claims).map_err(TokenError::Internal)
+}
+
+/// OIDC Core §5.4: the claims each scope releases.
+pub fn profile_claims(user: &User, scope: &str) -> Map<String, serde_json::Value> {
+    let mut m = Map::new();
+    if scope::contains(scope, "profile") {
+        m.insert("preferred_username".into(), json!(user.username));
+        m.insert("name".into(), json!(user.username));
+        m.insert("updated_at".into(), json!(user.updated_at));
+    }
+    if scope::contains(scope, "email") {
+        if let Some(email) = &user.email {
+            m.insert("email".into(), json!(email));
+            m.insert("email_verified".into(), json!(user.email_verified));
+        }
+    }
+    m
+}

@@ -1,0 +1,47 @@
+//! Authorization server metadata, RFC 8414 §2, served also as OIDC Discovery 1.0 §3.
+
+use axum::extract::State;
+use axum::http::{header, HeaderValue};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde_json::json;
+
+use crate::app::App;
+use crate::oauth::scope::OIDC_SCOPES;
+
+pub async fn metadata(State(app): State<App>) -> Response {
+    let iss = &app.settings.issuer;
+    let mut scopes: Vec<String> = OIDC_SCOPES.iter().map(|s| s.to_string()).collect();
+    if let Ok(apis) = app.store.list_apis().await {
+        for s in apis
+            .iter()
+            .flat_map(|a| a.scopes.split(' '))
+            .filter(|s| !s.is_empty())
+        {
+            if !scopes.iter().any(|x| x == s) {
+                scopes.push(s.to_string());
+            }
+        }
+    }
+    let alg = app.keys.load().active.alg.as_str();
+    let doc = json!({
+        "issuer": iss,
+        "token_endpoint": format!("{iss}/token"),
+        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
+        "userinfo_endpoint": format!("{iss}/userinfo"),
+        "grant_types_supported": crate::grants::SUPPORTED,
+        "response_types_supported": [],
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "scopes_supported": scopes,
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": [alg],
+        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
+                             "email", "email_verified", "name", "preferred_username", "updated_at"],
+    });
+    let mut r = Json(doc).into_response();
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    r
+}

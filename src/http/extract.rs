@@ -1,0 +1,135 @@
+//! Request parsing for the token endpoint: the form body (RFC 6749 §3.2, Appendix B) and the
+//! Basic credentials of §2.3.1.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::http::{header, HeaderMap};
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use percent_encoding::percent_decode;
+
+use crate::error::TokenError;
+
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+pub const MAX_PARAMS: usize = 64;
+
+/// Form parameters. Empty values count as absent (§3.1); repeats are rejected (§3.2).
+#[derive(Debug, Default)]
+pub struct Form(HashMap<String, String>);
+
+impl Form {
+    pub fn get(&self, k: &str) -> Option<&str> {
+        self.0.get(k).map(String::as_str)
+    }
+    pub fn require(&self, k: &str) -> Result<&str, TokenError> {
+        self.get(k)
+            .ok_or_else(|| TokenError::request(format!("missing parameter: {k}")))
+    }
+}
+
+/// Reads and parses a form body, enforcing the content type and the size limit.
+pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, TokenError> {
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(TokenError::request(
+            "body must be application/x-www-form-urlencoded",
+        ));
+    }
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
+        .await
+        .map_err(|e| {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            if too_large {
+                TokenError::PayloadTooLarge
+            } else {
+                TokenError::request("could not read body")
+            }
+        })?;
+    parse_form(&bytes)
+}
+
+pub fn parse_form(body: &[u8]) -> Result<Form, TokenError> {
+    let mut map = HashMap::new();
+    for pair in body.split(|&b| b == b'&').filter(|p| !p.is_empty()) {
+        if map.len() >= MAX_PARAMS {
+            return Err(TokenError::request("too many parameters"));
+        }
+        let mut it = pair.splitn(2, |&b| b == b'=');
+        let key = decode(it.next().unwrap_or_default())?;
+        let value = decode(it.next().unwrap_or_default())?;
+        if map.contains_key(&key) {
+            return Err(TokenError::request(format!("parameter repeated: {key}")));
+        }
+        map.insert(key, value);
+    }
+    map.retain(|_, v| !v.is_empty());
+    Ok(Form(map))
+}
+
+fn decode(raw: &[u8]) -> Result<String, TokenError> {
+    let plus: Vec<u8> = raw
+        .iter()
+        .map(|&b| if b == b'+' { b' ' } else { b })
+        .collect();
+    let bytes: Vec<u8> = percent_decode(&plus).collect();
+    String::from_utf8(bytes).map_err(|_| TokenError::request("parameters must be UTF-8"))
+}
+
+/// Client credentials from `Authorization: Basic`, each part form-urlencoded (§2.3.1).
+/// `Ok(None)` when there is no Authorization header at all.
+pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>, TokenError> {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let bad = || TokenError::client(true);
+    let value = value.to_str().map_err(|_| bad())?;
+    let (scheme, b64) = value.trim().split_once(' ').ok_or_else(bad)?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err(bad());
+    }
+    let decoded = STANDARD.decode(b64.trim()).map_err(|_| bad())?;
+    let (id, secret) = decoded.split_at(decoded.iter().position(|&b| b == b':').ok_or_else(bad)?);
+    let id = decode(id).map_err(|_| bad())?;
+    let secret = decode(&secret[1..]).map_err(|_| bad())?;
+    if id.is_empty() {
+        return Err(bad());
+    }
+    Ok(Some((id, secret)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_parameters_are_rejected_and_empty_ones_ignored() {
+        assert!(parse_form(b"a=1&a=2").is_err());
+        let f = parse_form(b"a=1&b=&c=x+y%21").unwrap();
+        assert_eq!(f.get("b"), None);
+        assert_eq!(f.get("c"), Some("x y!"));
+    }
+
+    #[test]
+    fn invalid_utf8_is_rejected() {
+        assert!(parse_form(b"a=%ff").is_err());
+    }
+
+    #[test]
+    fn basic_parts_are_form_decoded() {
+        let mut h = HeaderMap::new();
+        let v = format!("Basic {}", STANDARD.encode("my%3Aid:s%2Bcret"));
+        h.insert(header::AUTHORIZATION, v.parse().unwrap());
+        assert_eq!(
+            basic_credentials(&h).unwrap(),
+            Some(("my:id".into(), "s+cret".into()))
+        );
+        h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
+        assert!(basic_credentials(&h).is_err());
+    }
+}

@@ -1,0 +1,39 @@
+//! The `oauthd` binary: parse the command line, set up logging, run the command.
+
+use clap::Parser;
+use oauthd::cli::{self, Cli, Command};
+use oauthd::config::{LogFormat, Settings};
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match Settings::load(&cli.overrides) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("oauthd: {e:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let default_level = if matches!(cli.command, Command::Serve) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match settings.log_format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+    match cli::run(cli, settings).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("oauthd: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! Pure OAuth rules, no I/O: scopes (RFC 6749 §3.3), secrets, subjects.
+
+pub mod scope;
+pub mod secret;
+pub mod subject;

@@ -1,0 +1,125 @@
+//! Storage: one `Store` trait, a SQLite and a PostgreSQL backend picked by the URL scheme.
+
+mod models;
+#[macro_use]
+mod sql;
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+pub use models::*;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database cannot be reached right now (connection refused, pool timeout, shutdown).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// A uniqueness constraint was violated.
+    #[error("already exists")]
+    Conflict,
+    #[error("storage error: {0}")]
+    Other(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        use sqlx::Error::*;
+        match &e {
+            PoolTimedOut | PoolClosed | Io(_) | Tls(_) | WorkerCrashed | Protocol(_) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            Database(db) => match db.code().as_deref() {
+                // PostgreSQL class 08 (connection), 57P01-03 (shutdown, cannot connect now),
+                // SQLite 5/6 (busy, locked) all mean "try again", never "your grant is bad".
+                Some(c) if c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "6" => {
+                    StoreError::Unavailable(e.to_string())
+                }
+                _ => StoreError::Other(e.to_string()),
+            },
+            _ => StoreError::Other(e.to_string()),
+        }
+    }
+}
+
+/// Result of trying to rotate a refresh token.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Rotation {
+    /// The old token was consumed and the new one stored, in one transaction.
+    Rotated,
+    /// The old token was already used, revoked, expired or belongs to another client.
+    Rejected,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync {
+    async fn ping(&self) -> Result<()>;
+    async fn migrate(&self) -> anyhow::Result<()>;
+
+    async fn insert_client(&self, c: &Client) -> Result<()>;
+    async fn get_client(&self, id: &str) -> Result<Option<Client>>;
+    async fn list_clients(&self) -> Result<Vec<Client>>;
+    async fn set_client_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool>;
+    async fn set_client_secret(&self, id: &str, hash: &str, now: i64) -> Result<bool>;
+    async fn delete_client(&self, id: &str) -> Result<bool>;
+
+    async fn insert_api(&self, api: &Api) -> Result<()>;
+    async fn get_api(&self, identifier: &str) -> Result<Option<Api>>;
+    async fn list_apis(&self) -> Result<Vec<Api>>;
+    async fn upsert_client_grant(&self, client_id: &str, api: &str, scopes: &str) -> Result<()>;
+    async fn client_grants(&self, client_id: &str) -> Result<Vec<ClientGrant>>;
+
+    async fn insert_key(&self, k: &KeyRecord) -> Result<()>;
+    async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
+    /// Marks every key but `kid` as retired at `now` (keys already retired keep their time).
+    async fn retire_keys_except(&self, kid: &str, now: i64) -> Result<()>;
+
+    async fn insert_user(&self, u: &User) -> Result<()>;
+    async fn get_user(&self, id: &str) -> Result<Option<User>>;
+    async fn find_user_by_username(&self, username: &str) -> Result<Option<User>>;
+    async fn list_users(&self) -> Result<Vec<User>>;
+    async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool>;
+    async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool>;
+    async fn delete_user(&self, id: &str) -> Result<bool>;
+    /// Atomically counts one login attempt against `username` and returns the user with the
+    /// counters after the increment; `None` for an unknown user.
+    async fn register_login_attempt(
+        &self,
+        username: &str,
+        p: &LockoutPolicy,
+    ) -> Result<Option<User>>;
+    async fn reset_login_attempts(&self, id: &str) -> Result<()>;
+
+    /// Stores the first token of a new family.
+    async fn insert_refresh_family(&self, first: &RefreshToken) -> Result<()>;
+    async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>>;
+    /// Consumes `old_hash` (if unused, unexpired, of `client_id`, family not revoked) and stores
+    /// `new` in one transaction.
+    async fn rotate_refresh_token(
+        &self,
+        old_hash: &str,
+        client_id: &str,
+        now: i64,
+        new: &RefreshToken,
+    ) -> Result<Rotation>;
+    async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()>;
+    async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<()>;
+    async fn revoke_client_refresh_tokens(&self, client_id: &str, now: i64) -> Result<()>;
+}
+
+/// Connects to the backend named by the URL scheme.
+pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::connect(url, timeout).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::connect(url, timeout).await?))
+    } else {
+        anyhow::bail!("unsupported database_url scheme (use sqlite:// or postgres://)")
+    }
+}

@@ -1,0 +1,90 @@
+//! Rows as the store returns them. Lists are stored as space-separated text.
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Client {
+    pub id: String,
+    pub name: String,
+    /// Hex SHA-256 of the secret; `None` for public clients.
+    pub secret_hash: Option<String>,
+    pub public: bool,
+    pub grant_types: String,
+    pub redirect_uris: String,
+    pub allowed_origins: String,
+    pub first_party: bool,
+    pub disabled: bool,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Client {
+    pub fn allows_grant(&self, grant: &str) -> bool {
+        self.grant_types.split(' ').any(|g| g == grant)
+    }
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Api {
+    pub identifier: String,
+    pub name: String,
+    pub scopes: String,
+    pub created_at: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct ClientGrant {
+    pub api: String,
+    pub scopes: String,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct KeyRecord {
+    pub kid: String,
+    pub alg: String,
+    pub private_der: Vec<u8>,
+    pub public_jwk: String,
+    pub created_at: i64,
+    pub retired_at: Option<i64>,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub username_lower: String,
+    pub email: Option<String>,
+    pub email_verified: bool,
+    pub password_hash: Option<String>,
+    pub disabled: bool,
+    pub failed_count: i64,
+    pub failed_window_start: i64,
+    pub locked_until: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Brute-force policy applied by `Store::register_login_attempt`.
+#[derive(Clone, Copy, Debug)]
+pub struct LockoutPolicy {
+    pub now: i64,
+    pub window: i64,
+    pub threshold: i64,
+}
+
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct RefreshToken {
+    pub hash: String,
+    pub family_id: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub scope: String,
+    pub audience: String,
+    pub gty: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub family_expires_at: i64,
+    pub used_at: Option<i64>,
+    /// Read from the family; ignored on insert.
+    #[sqlx(default)]
+    pub family_revoked: bool,
+}

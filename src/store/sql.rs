@@ -1,0 +1,258 @@
+//! The SQL both backends share. PostgreSQL and SQLite (3.35+) accept the same `$N` placeholders,
+//! `returning` and `on conflict`, so one body serves both pool types; each backend file only
+//! connects and migrates.
+
+macro_rules! impl_sql_store {
+    ($store:ty, $db:ty) => {
+        async fn insert_refresh_token<'e, E: sqlx::Executor<'e, Database = $db>>(ex: E, t: &RefreshToken) -> Result<()> {
+            sqlx::query(
+                "insert into refresh_tokens (hash, family_id, client_id, user_id, scope, audience, gty,
+                 auth_time, created_at, expires_at, family_expires_at)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .bind(&t.hash).bind(&t.family_id).bind(&t.client_id).bind(&t.user_id).bind(&t.scope)
+            .bind(&t.audience).bind(&t.gty).bind(t.auth_time).bind(t.created_at).bind(t.expires_at)
+            .bind(t.family_expires_at)
+            .execute(ex).await?;
+            Ok(())
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::Store for $store {
+            async fn ping(&self) -> Result<()> {
+                sqlx::query("select 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn migrate(&self) -> anyhow::Result<()> {
+                self.run_migrations().await
+            }
+
+            async fn insert_client(&self, c: &Client) -> Result<()> {
+                sqlx::query(
+                    "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
+                     allowed_origins, first_party, disabled, created_at, updated_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                )
+                .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
+                .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
+                .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
+                .execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn get_client(&self, id: &str) -> Result<Option<Client>> {
+                Ok(sqlx::query_as::<_, Client>("select * from clients where id = $1")
+                    .bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_clients(&self) -> Result<Vec<Client>> {
+                Ok(sqlx::query_as::<_, Client>("select * from clients order by created_at, id")
+                    .fetch_all(&self.pool).await?)
+            }
+
+            async fn set_client_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool> {
+                let r = sqlx::query("update clients set disabled = $2, updated_at = $3 where id = $1")
+                    .bind(id).bind(disabled).bind(now).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn set_client_secret(&self, id: &str, hash: &str, now: i64) -> Result<bool> {
+                let r = sqlx::query(
+                    "update clients set secret_hash = $2, updated_at = $3 where id = $1 and not public",
+                )
+                .bind(id).bind(hash).bind(now).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn delete_client(&self, id: &str) -> Result<bool> {
+                let r = sqlx::query("delete from clients where id = $1")
+                    .bind(id).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn insert_api(&self, api: &Api) -> Result<()> {
+                sqlx::query("insert into apis (identifier, name, scopes, created_at) values ($1, $2, $3, $4)")
+                    .bind(&api.identifier).bind(&api.name).bind(&api.scopes).bind(api.created_at)
+                    .execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn get_api(&self, identifier: &str) -> Result<Option<Api>> {
+                Ok(sqlx::query_as::<_, Api>("select * from apis where identifier = $1")
+                    .bind(identifier).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_apis(&self) -> Result<Vec<Api>> {
+                Ok(sqlx::query_as::<_, Api>("select * from apis order by identifier")
+                    .fetch_all(&self.pool).await?)
+            }
+
+            async fn upsert_client_grant(&self, client_id: &str, api: &str, scopes: &str) -> Result<()> {
+                sqlx::query(
+                    "insert into client_grants (client_id, api, scopes) values ($1, $2, $3)
+                     on conflict (client_id, api) do update set scopes = excluded.scopes",
+                )
+                .bind(client_id).bind(api).bind(scopes).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn client_grants(&self, client_id: &str) -> Result<Vec<ClientGrant>> {
+                Ok(sqlx::query_as::<_, ClientGrant>(
+                    "select api, scopes from client_grants where client_id = $1 order by api",
+                )
+                .bind(client_id).fetch_all(&self.pool).await?)
+            }
+
+            async fn insert_key(&self, k: &KeyRecord) -> Result<()> {
+                sqlx::query(
+                    "insert into signing_keys (kid, alg, private_der, public_jwk, created_at, retired_at)
+                     values ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&k.kid).bind(&k.alg).bind(&k.private_der).bind(&k.public_jwk)
+                .bind(k.created_at).bind(k.retired_at).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn list_keys(&self) -> Result<Vec<KeyRecord>> {
+                Ok(sqlx::query_as::<_, KeyRecord>("select * from signing_keys order by created_at desc, kid")
+                    .fetch_all(&self.pool).await?)
+            }
+
+            async fn retire_keys_except(&self, kid: &str, now: i64) -> Result<()> {
+                sqlx::query("update signing_keys set retired_at = $2 where kid <> $1 and retired_at is null")
+                    .bind(kid).bind(now).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn insert_user(&self, u: &User) -> Result<()> {
+                sqlx::query(
+                    "insert into users (id, username, username_lower, email, email_verified, password_hash,
+                     disabled, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                )
+                .bind(&u.id).bind(&u.username).bind(&u.username_lower).bind(&u.email)
+                .bind(u.email_verified).bind(&u.password_hash).bind(u.disabled)
+                .bind(u.created_at).bind(u.updated_at).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn get_user(&self, id: &str) -> Result<Option<User>> {
+                Ok(sqlx::query_as::<_, User>("select * from users where id = $1")
+                    .bind(id).fetch_optional(&self.pool).await?)
+            }
+
+            async fn find_user_by_username(&self, username: &str) -> Result<Option<User>> {
+                Ok(sqlx::query_as::<_, User>("select * from users where username_lower = $1")
+                    .bind(username.to_lowercase()).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_users(&self) -> Result<Vec<User>> {
+                Ok(sqlx::query_as::<_, User>("select * from users order by created_at, id")
+                    .fetch_all(&self.pool).await?)
+            }
+
+            async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool> {
+                let r = sqlx::query("update users set password_hash = $2, updated_at = $3 where id = $1")
+                    .bind(id).bind(hash).bind(now).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool> {
+                let r = sqlx::query("update users set disabled = $2, updated_at = $3 where id = $1")
+                    .bind(id).bind(disabled).bind(now).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn delete_user(&self, id: &str) -> Result<bool> {
+                let r = sqlx::query("delete from users where id = $1").bind(id).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn register_login_attempt(&self, username: &str, p: &LockoutPolicy) -> Result<Option<User>> {
+                // One statement, so parallel guesses serialise on the row: each sees the count
+                // the previous one left, and none slips past the threshold.
+                Ok(sqlx::query_as::<_, User>(
+                    "update users set
+                       failed_count = case when locked_until > $2 then failed_count
+                                           when failed_window_start + $3 > $2 then failed_count + 1
+                                           else 1 end,
+                       failed_window_start = case when locked_until > $2 or failed_window_start + $3 > $2
+                                                  then failed_window_start else $2 end,
+                       locked_until = case when locked_until > $2 then locked_until
+                                           when failed_window_start + $3 > $2 and failed_count + 1 > $4
+                                           then $2 + $3 else locked_until end
+                     where username_lower = $1
+                     returning *",
+                )
+                .bind(username.to_lowercase()).bind(p.now).bind(p.window).bind(p.threshold)
+                .fetch_optional(&self.pool).await?)
+            }
+
+            async fn reset_login_attempts(&self, id: &str) -> Result<()> {
+                sqlx::query("update users set failed_count = 0, failed_window_start = 0 where id = $1")
+                    .bind(id).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn insert_refresh_family(&self, t: &RefreshToken) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "insert into refresh_families (id, client_id, user_id, created_at) values ($1, $2, $3, $4)",
+                )
+                .bind(&t.family_id).bind(&t.client_id).bind(&t.user_id).bind(t.created_at)
+                .execute(&mut *tx).await?;
+                insert_refresh_token(&mut *tx, t).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {
+                Ok(sqlx::query_as::<_, RefreshToken>(
+                    "select t.*, (f.revoked_at is not null) as family_revoked
+                     from refresh_tokens t join refresh_families f on f.id = t.family_id
+                     where t.hash = $1",
+                )
+                .bind(hash).fetch_optional(&self.pool).await?)
+            }
+
+            async fn rotate_refresh_token(
+                &self, old_hash: &str, client_id: &str, now: i64, new: &RefreshToken,
+            ) -> Result<Rotation> {
+                let mut tx = self.pool.begin().await?;
+                let consumed = sqlx::query(
+                    "update refresh_tokens set used_at = $2
+                     where hash = $1 and client_id = $3 and used_at is null
+                       and expires_at > $2 and family_expires_at > $2
+                       and not exists (select 1 from refresh_families f
+                                       where f.id = refresh_tokens.family_id and f.revoked_at is not null)",
+                )
+                .bind(old_hash).bind(now).bind(client_id).execute(&mut *tx).await?;
+                if consumed.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(Rotation::Rejected);
+                }
+                insert_refresh_token(&mut *tx, new).await?;
+                tx.commit().await?;
+                Ok(Rotation::Rotated)
+            }
+
+            async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()> {
+                sqlx::query("update refresh_families set revoked_at = $2 where id = $1 and revoked_at is null")
+                    .bind(family_id).bind(now).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<()> {
+                sqlx::query("update refresh_families set revoked_at = $2 where user_id = $1 and revoked_at is null")
+                    .bind(user_id).bind(now).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn revoke_client_refresh_tokens(&self, client_id: &str, now: i64) -> Result<()> {
+                sqlx::query("update refresh_families set revoked_at = $2 where client_id = $1 and revoked_at is null")
+                    .bind(client_id).bind(now).execute(&self.pool).await?;
+                Ok(())
+            }
+        }
+    };
+}
