@@ -40,12 +40,19 @@ pub fn routes(app: App) -> Router {
             get(discovery::metadata),
         )
         .layer(CorsLayer::permissive());
-    Router::new()
-        .route("/token", post(token::token))
-        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+    // /token enforces its own limit, so that an oversized body still gets an RFC 6749 JSON error.
+    let rest = Router::new()
+        .route(
+            "/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(public)
+        .layer(RequestBodyLimitLayer::new(extract::MAX_BODY_BYTES));
+    Router::new()
+        .route("/token", post(token::token))
+        .merge(rest)
         .with_state(app)
         .layer(
             ServiceBuilder::new()
@@ -56,7 +63,6 @@ pub fn routes(app: App) -> Router {
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-                .layer(RequestBodyLimitLayer::new(extract::MAX_BODY_BYTES + 1))
                 .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
                 .layer(SetResponseHeaderLayer::if_not_present(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"))),
         )

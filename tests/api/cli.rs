@@ -1,0 +1,158 @@
+//! The `oauthd` binary: configuration errors, `--json` output, provisioning end to end.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+
+use crate::helpers::{fresh_database, json, Backend, TestApp, API};
+use crate::on_both_backends;
+
+fn oauthd(db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_oauthd"))
+        .args(args)
+        .env("OAUTHD_DATABASE_URL", db)
+        .env("OAUTHD_ARGON2_MEMORY_KIB", "1024")
+        .current_dir(std::env::temp_dir())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+async fn a_client_made_with_the_cli_gets_a_token(b: Backend) {
+    let db = fresh_database(b).await;
+    let (ok, _, err) = oauthd(
+        &db,
+        &[
+            "api",
+            "create",
+            "--identifier",
+            API,
+            "--scope",
+            "read:x write:x",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let (ok, out, err) = oauthd(
+        &db,
+        &[
+            "client",
+            "create",
+            "--name",
+            "svc",
+            "--grant",
+            "client_credentials",
+            "--api",
+            API,
+            "--scope",
+            "read:x",
+            "--json",
+        ],
+        None,
+    );
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).expect("one JSON object on stdout");
+    let (id, secret) = (
+        v["client_id"].as_str().unwrap(),
+        v["client_secret"].as_str().unwrap(),
+    );
+    assert!(secret.len() >= 43);
+
+    let (ok, out, _) = oauthd(
+        &db,
+        &[
+            "user",
+            "create",
+            "--username",
+            "ivy",
+            "--password-stdin",
+            "--json",
+        ],
+        Some("ivy-pw\n"),
+    );
+    assert!(ok);
+    let user: Value = serde_json::from_str(out.trim()).unwrap();
+    assert!(user["user_id"].as_str().unwrap().starts_with("local|"));
+
+    let t = TestApp::spawn_on(b, db, |_| {}).await;
+    let (s, _, body) = json(
+        t.post_token_basic(
+            id,
+            secret,
+            &[("grant_type", "client_credentials"), ("audience", API)],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(body["scope"], "read:x");
+
+    let (ok, out, _) = oauthd(&t.app.settings.database_url, &["client", "show", id], None);
+    assert!(ok && !out.contains(secret), "the secret is shown once only");
+}
+
+async fn bad_configuration_names_the_key_and_never_panics(b: Backend) {
+    let db = fresh_database(b).await;
+    for (var, value, key) in [
+        ("OAUTHD_ACCESS_TOKEN_TTL", "soon", "access_token_ttl"),
+        ("OAUTHD_BIND", "not an address", "bind"),
+        ("OAUTHD_SIGNING_ALG", "HS256", "signing_alg"),
+        ("OAUTHD_ISSUER", "https://example.com/", "issuer"),
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_oauthd"))
+            .args(["migrate"])
+            .env("OAUTHD_DATABASE_URL", &db)
+            .env(var, value)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{var}");
+        assert!(err.contains(key), "{var}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    let dir = std::env::temp_dir().join(format!("oauthd-cfg-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("bad.toml");
+    std::fs::write(&file, "access_token_ttl = \"x\"\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_oauthd"))
+        .args(["--config", file.to_str().unwrap(), "migrate"])
+        .env("OAUTHD_DATABASE_URL", &db)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_ttl"));
+}
+
+async fn keys_rotate_from_the_cli_is_published_by_a_running_server_at_once(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    let db = t.app.settings.database_url.clone();
+    let (ok, out, err) = oauthd(&db, &["keys", "rotate", "--alg", "ES256"], None);
+    assert!(ok, "{err}");
+    let kid = out.split('\t').next().unwrap().to_string();
+    assert!(t.jwks().await.find(&kid).is_some());
+    let (ok, out, _) = oauthd(&db, &["keys", "list"], None);
+    assert!(ok && out.lines().count() == 2, "{out}");
+}
+
+on_both_backends!(
+    a_client_made_with_the_cli_gets_a_token,
+    bad_configuration_names_the_key_and_never_panics,
+    keys_rotate_from_the_cli_is_published_by_a_running_server_at_once,
+);
