@@ -23,23 +23,19 @@ pub struct AppState {
     pub clients: ClientCache,
     pub passwords: Passwords,
     pub ip_failures: Throttle,
+    pub pages: crate::http::Pages,
+    pub origins: OriginCache,
 }
 
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
 impl AppState {
     /// Connects, migrates, makes sure a signing key exists and loads it.
     pub async fn init(settings: Settings) -> anyhow::Result<App> {
-        let store = crate::store::connect(
-            &settings.database_url,
-            Duration::from_millis(settings.db_timeout_ms),
-        )
-        .await?;
+        let store =
+            crate::store::connect(&settings.database_url, Duration::from_millis(settings.db_timeout_ms)).await?;
         store.migrate().await?;
         keys::ensure_active(store.as_ref(), settings.signing_alg, now()).await?;
         let records = store.list_keys().await?;
@@ -52,6 +48,8 @@ impl AppState {
             store,
             keys: ArcSwap::from_pointee(keyring),
             passwords,
+            pages: crate::http::Pages::new()?,
+            origins: OriginCache::default(),
         }))
     }
 
@@ -59,18 +57,41 @@ impl AppState {
     pub async fn refresh_keys(&self) -> anyhow::Result<()> {
         let records = self.store.list_keys().await?;
         let current = self.keys.load();
-        let ring = Keyring::build(
-            &records,
-            now(),
-            self.settings.key_publish_window(),
-            Some(&current),
-        )?;
+        let ring = Keyring::build(&records, now(), self.settings.key_publish_window(), Some(&current))?;
         self.keys.store(Arc::new(ring));
         Ok(())
     }
 
     pub async fn client(&self, id: &str) -> Result<Option<Arc<ClientEntry>>, StoreError> {
         self.clients.get(self.store.as_ref(), id).await
+    }
+}
+
+/// The union of every enabled client's allowed origins, for CORS on the back-channel
+/// endpoints; refreshed at most every `client_cache_ttl`.
+#[derive(Default)]
+pub struct OriginCache {
+    cached: RwLock<Option<(Instant, Arc<Vec<String>>)>>,
+}
+
+impl OriginCache {
+    pub async fn allows(&self, app: &AppState, origin: &str) -> bool {
+        let ttl = Duration::from_secs(app.settings.client_cache_ttl);
+        let fresh = self.cached.read().ok().and_then(|c| c.clone()).filter(|(at, _)| at.elapsed() < ttl);
+        let list = match fresh {
+            Some((_, list)) => list,
+            None => match app.store.all_allowed_origins().await {
+                Ok(list) => {
+                    let list = Arc::new(list);
+                    if let Ok(mut c) = self.cached.write() {
+                        *c = Some((Instant::now(), list.clone()));
+                    }
+                    list
+                }
+                Err(_) => return false,
+            },
+        };
+        list.iter().any(|o| o == origin)
     }
 }
 
@@ -113,17 +134,10 @@ const CACHE_MAX_ENTRIES: usize = 10_000;
 
 impl ClientCache {
     pub fn new(ttl: Duration) -> Self {
-        ClientCache {
-            ttl,
-            map: RwLock::default(),
-        }
+        ClientCache { ttl, map: RwLock::default() }
     }
 
-    pub async fn get(
-        &self,
-        store: &dyn Store,
-        id: &str,
-    ) -> Result<Option<Arc<ClientEntry>>, StoreError> {
+    pub async fn get(&self, store: &dyn Store, id: &str) -> Result<Option<Arc<ClientEntry>>, StoreError> {
         if let Some((at, entry)) = self.map.read().ok().and_then(|m| m.get(id).cloned()) {
             if at.elapsed() < self.ttl {
                 return Ok(entry);
@@ -157,9 +171,7 @@ pub fn router(app: App) -> Router {
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
 pub async fn serve(listener: tokio::net::TcpListener, app: App) -> anyhow::Result<()> {
     let svc = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, svc)
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
+    axum::serve(listener, svc).with_graceful_shutdown(shutdown_signal()).await?;
     Ok(())
 }
 
@@ -169,8 +181,7 @@ async fn shutdown_signal() {
     };
     #[cfg(unix)]
     let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             s.recv().await;
         }
     };

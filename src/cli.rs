@@ -13,11 +13,7 @@ use crate::jwt::keys::{self, Alg};
 use crate::store::Store;
 
 #[derive(Parser, Debug)]
-#[command(
-    name = "oauthd",
-    version,
-    about = "OAuth 2.0 authorization server issuing JWT access tokens"
-)]
+#[command(name = "oauthd", version, about = "OAuth 2.0 authorization server issuing JWT access tokens")]
 pub struct Cli {
     #[command(flatten)]
     pub overrides: Overrides,
@@ -57,10 +53,23 @@ pub enum ClientCmd {
         scope: Option<String>,
         #[arg(long)]
         api: Option<String>,
+        /// A public client (SPA, native app): no secret, token_endpoint_auth_method=none.
         #[arg(long)]
         public: bool,
         #[arg(long)]
         id: Option<String>,
+        /// A registered redirect URI (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A browser origin allowed to call /token and /userinfo (CORS; repeatable).
+        #[arg(long = "allowed-origin")]
+        allowed_origins: Vec<String>,
+        /// Where /logout may send the browser afterwards (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// A first-party client: users are not asked for consent.
+        #[arg(long)]
+        first_party: bool,
         #[arg(long)]
         json: bool,
     },
@@ -165,18 +174,12 @@ fn print(v: &Value) {
 fn read_password() -> anyhow::Result<String> {
     let mut s = String::new();
     std::io::stdin().read_to_string(&mut s)?;
-    Ok(s.strip_suffix('\n')
-        .map(|x| x.strip_suffix('\r').unwrap_or(x))
-        .unwrap_or(&s)
-        .to_string())
+    Ok(s.strip_suffix('\n').map(|x| x.strip_suffix('\r').unwrap_or(x)).unwrap_or(&s).to_string())
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store = crate::store::connect(
-        &settings.database_url,
-        std::time::Duration::from_millis(settings.db_timeout_ms),
-    )
-    .await?;
+    let store =
+        crate::store::connect(&settings.database_url, std::time::Duration::from_millis(settings.db_timeout_ms)).await?;
     store.migrate().await?;
     Ok(store)
 }
@@ -216,6 +219,10 @@ async fn client(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Resu
             api,
             public,
             id,
+            redirect_uris,
+            allowed_origins,
+            post_logout_redirect_uris,
+            first_party,
             json,
         } => {
             let req = NewClient {
@@ -225,7 +232,10 @@ async fn client(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Resu
                 public,
                 scope,
                 api,
-                ..Default::default()
+                redirect_uris,
+                allowed_origins,
+                post_logout_redirect_uris,
+                first_party,
             };
             let (c, secret) = admin::clients::create(store, req, s.default_audience(), t).await?;
             let v = admin::clients::to_json(store, &c, secret.as_deref()).await?;
@@ -250,24 +260,16 @@ async fn client(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Resu
             }
         }
         ClientCmd::Show { id } => {
-            let c = store
-                .get_client(&id)
-                .await?
-                .ok_or_else(|| anyhow::anyhow!("no client with id {id}"))?;
+            let c = store.get_client(&id).await?.ok_or_else(|| anyhow::anyhow!("no client with id {id}"))?;
             print(&admin::clients::to_json(store, &c, None).await?);
         }
-        ClientCmd::Disable { id } | ClientCmd::Enable { id }
-            if store.get_client(&id).await?.is_none() =>
-        {
+        ClientCmd::Disable { id } | ClientCmd::Enable { id } if store.get_client(&id).await?.is_none() => {
             anyhow::bail!("no client with id {id}")
         }
         ClientCmd::Disable { id } => {
             store.set_client_disabled(&id, true, t).await?;
             store.revoke_client_refresh_tokens(&id, t).await?;
-            eprintln!(
-                "client {id} disabled (effective within {} s)",
-                s.client_cache_ttl
-            );
+            eprintln!("client {id} disabled (effective within {} s)", s.client_cache_ttl);
         }
         ClientCmd::Enable { id } => {
             store.set_client_disabled(&id, false, t).await?;
@@ -292,12 +294,7 @@ async fn client(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Resu
 
 async fn api(store: &dyn Store, cmd: ApiCmd) -> anyhow::Result<()> {
     match cmd {
-        ApiCmd::Create {
-            identifier,
-            scope,
-            name,
-            json,
-        } => {
+        ApiCmd::Create { identifier, scope, name, json } => {
             let a = admin::create_api(store, &identifier, name.as_deref(), &scope, now()).await?;
             let v = admin::api_json(&a);
             if json {
@@ -306,17 +303,8 @@ async fn api(store: &dyn Store, cmd: ApiCmd) -> anyhow::Result<()> {
                 print(&v)
             }
         }
-        ApiCmd::Grant { client, api, scope } => {
-            print(&admin::grant(store, &client, &api, &scope).await?)
-        }
-        ApiCmd::List => print(&Value::from(
-            store
-                .list_apis()
-                .await?
-                .iter()
-                .map(admin::api_json)
-                .collect::<Vec<_>>(),
-        )),
+        ApiCmd::Grant { client, api, scope } => print(&admin::grant(store, &client, &api, &scope).await?),
+        ApiCmd::List => print(&Value::from(store.list_apis().await?.iter().map(admin::api_json).collect::<Vec<_>>())),
     }
     Ok(())
 }
@@ -338,10 +326,7 @@ async fn keys_cmd(store: &dyn Store, s: &Settings, cmd: KeysCmd) -> anyhow::Resu
         KeysCmd::Rotate { alg } => {
             let rec = keys::rotate(store, alg.unwrap_or(s.signing_alg), now()).await?;
             println!("{}\t{}\tactive", rec.kid, rec.alg);
-            eprintln!(
-                "Running servers sign with it within {} s; it is published now.",
-                s.key_refresh_interval
-            );
+            eprintln!("Running servers sign with it within {} s; it is published now.", s.key_refresh_interval);
         }
     }
     Ok(())
@@ -351,23 +336,9 @@ async fn user(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Result<(
     let t = now();
     let pw = || crate::password::Passwords::new(s);
     match cmd {
-        UserCmd::Create {
-            username,
-            email,
-            json,
-            ..
-        } => {
+        UserCmd::Create { username, email, json, .. } => {
             let password = read_password()?;
-            let u = users::create(
-                store,
-                &pw()?,
-                &s.user_connection,
-                &username,
-                email.as_deref(),
-                &password,
-                t,
-            )
-            .await?;
+            let u = users::create(store, &pw()?, &s.user_connection, &username, email.as_deref(), &password, t).await?;
             let v = json!({ "user_id": u.id, "username": u.username });
             if json {
                 println!("{v}")
@@ -375,27 +346,16 @@ async fn user(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Result<(
                 print(&v)
             }
         }
-        UserCmd::List => print(&Value::from(
-            store
-                .list_users()
-                .await?
-                .iter()
-                .map(users::to_json)
-                .collect::<Vec<_>>(),
-        )),
+        UserCmd::List => print(&Value::from(store.list_users().await?.iter().map(users::to_json).collect::<Vec<_>>())),
         UserCmd::Show { user } => print(&users::to_json(&users::find(store, &user).await?)),
         UserCmd::SetPassword { user, .. } => {
             let u = users::set_password(store, &pw()?, &user, &read_password()?, t).await?;
             eprintln!("password changed for {}; refresh tokens revoked", u.id);
         }
-        UserCmd::Disable { user } => eprintln!(
-            "user {} disabled",
-            users::set_disabled(store, &user, true, t).await?.id
-        ),
-        UserCmd::Enable { user } => eprintln!(
-            "user {} enabled",
-            users::set_disabled(store, &user, false, t).await?.id
-        ),
+        UserCmd::Disable { user } => {
+            eprintln!("user {} disabled", users::set_disabled(store, &user, true, t).await?.id)
+        }
+        UserCmd::Enable { user } => eprintln!("user {} enabled", users::set_disabled(store, &user, false, t).await?.id),
         UserCmd::Delete { user } => {
             eprintln!("user {} deleted", users::delete(store, &user, t).await?.id)
         }

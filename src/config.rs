@@ -43,6 +43,12 @@ pub struct Settings {
     pub argon2_parallelism: u32,
     pub password_hash_concurrency: usize,
     pub db_timeout_ms: u64,
+    /// Authorization code lifetime in seconds (at most 600).
+    pub code_ttl: u64,
+    /// SSO session lifetime in seconds.
+    pub session_ttl: u64,
+    /// Require PKCE from confidential clients too (public clients always need it).
+    pub pkce_required: bool,
 }
 
 impl Default for Settings {
@@ -71,6 +77,9 @@ impl Default for Settings {
             argon2_parallelism: 1,
             password_hash_concurrency: 2,
             db_timeout_ms: 3000,
+            code_ttl: 60,
+            session_ttl: 8 * 3600,
+            pkce_required: true,
         }
     }
 }
@@ -110,11 +119,9 @@ impl Settings {
         let defaults = toml::Table::try_from(Settings::default())?;
         let mut table = defaults.clone();
         if let Some(path) = file {
-            let text = std::fs::read_to_string(path)
-                .with_context(|| format!("cannot read config file {}", path.display()))?;
-            let parsed: toml::Table = text
-                .parse()
-                .map_err(|e| anyhow!("config file {}: {e}", path.display()))?;
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read config file {}", path.display()))?;
+            let parsed: toml::Table = text.parse().map_err(|e| anyhow!("config file {}: {e}", path.display()))?;
             table.extend(parsed);
         }
         for (name, value) in env {
@@ -143,12 +150,10 @@ impl Settings {
     }
 
     fn validate(&mut self) -> anyhow::Result<()> {
-        let addr: SocketAddr = self.bind.parse().map_err(|_| {
-            anyhow!(
-                "invalid setting `bind`: expected host:port, got {:?}",
-                self.bind
-            )
-        })?;
+        let addr: SocketAddr = self
+            .bind
+            .parse()
+            .map_err(|_| anyhow!("invalid setting `bind`: expected host:port, got {:?}", self.bind))?;
         if self.issuer.is_empty() {
             self.issuer = format!("http://{addr}");
         }
@@ -173,15 +178,15 @@ impl Settings {
             ("lockout_window", self.lockout_window),
             ("ip_failure_window", self.ip_failure_window),
             ("db_timeout_ms", self.db_timeout_ms),
-            (
-                "password_hash_concurrency",
-                self.password_hash_concurrency as u64,
-            ),
+            ("password_hash_concurrency", self.password_hash_concurrency as u64),
         ];
         for (key, v) in positive {
             if v == 0 {
                 bail!("invalid setting `{key}`: must be greater than zero");
             }
+        }
+        if self.code_ttl > 600 {
+            bail!("invalid setting `code_ttl`: at most 600 seconds (RFC 6749 §4.1.2)");
         }
         if self.lockout_threshold < 1 {
             bail!("invalid setting `lockout_threshold`: must be at least 1");
@@ -210,18 +215,11 @@ impl Settings {
 /// Environment values are strings; read them with the type the default has.
 fn env_value(key: &str, default: &toml::Value, raw: String) -> anyhow::Result<toml::Value> {
     let bad = |what: &str| {
-        anyhow!(
-            "invalid setting `{key}` (from OAUTHD_{}): expected {what}, got {raw:?}",
-            key.to_ascii_uppercase()
-        )
+        anyhow!("invalid setting `{key}` (from OAUTHD_{}): expected {what}, got {raw:?}", key.to_ascii_uppercase())
     };
     Ok(match default {
-        toml::Value::Integer(_) => {
-            toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?)
-        }
-        toml::Value::Boolean(_) => {
-            toml::Value::Boolean(raw.trim().parse().map_err(|_| bad("true or false"))?)
-        }
+        toml::Value::Integer(_) => toml::Value::Integer(raw.trim().parse().map_err(|_| bad("an integer"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(raw.trim().parse().map_err(|_| bad("true or false"))?),
         _ => toml::Value::String(raw),
     })
 }

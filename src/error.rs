@@ -65,10 +65,7 @@ impl TokenError {
         Self::UnauthorizedClient(d.into())
     }
     pub fn client(basic: bool) -> Self {
-        Self::InvalidClient {
-            desc: "client authentication failed".into(),
-            basic,
-        }
+        Self::InvalidClient { desc: "client authentication failed".into(), basic }
     }
 
     fn parts(&self) -> (StatusCode, &'static str, Option<&str>) {
@@ -81,16 +78,10 @@ impl TokenError {
             UnsupportedGrantType(d) => (StatusCode::BAD_REQUEST, "unsupported_grant_type", Some(d)),
             InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", Some(d)),
             InvalidTarget(d) => (StatusCode::BAD_REQUEST, "invalid_target", Some(d)),
-            PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "invalid_request",
-                Some("request body too large"),
-            ),
-            TooManyRequests { .. } => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "slow_down",
-                Some("too many attempts; retry later"),
-            ),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", Some("request body too large")),
+            TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "slow_down", Some("too many attempts; retry later"))
+            }
             TemporarilyUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "temporarily_unavailable",

@@ -8,6 +8,7 @@ pub mod error;
 pub mod grants;
 pub mod http;
 pub mod jwt;
+pub mod login;
 pub mod oauth;
 pub mod password;
 pub mod store;

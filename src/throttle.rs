@@ -13,11 +13,7 @@ pub struct Throttle {
 
 impl Throttle {
     pub fn new(limit: u32, window_secs: u64) -> Self {
-        Throttle {
-            limit,
-            window: Duration::from_secs(window_secs),
-            map: Mutex::default(),
-        }
+        Throttle { limit, window: Duration::from_secs(window_secs), map: Mutex::default() }
     }
 
     /// `Some(seconds)` to wait when `ip` is over its budget.

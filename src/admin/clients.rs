@@ -4,7 +4,7 @@
 use serde_json::{json, Value};
 
 use super::{split, GRANT_TYPES};
-use crate::oauth::{secret, subject};
+use crate::oauth::{redirect_uri, secret, subject};
 use crate::store::{Client, Store};
 
 #[derive(Debug, Default, Clone)]
@@ -16,6 +16,7 @@ pub struct NewClient {
     pub first_party: bool,
     pub redirect_uris: Vec<String>,
     pub allowed_origins: Vec<String>,
+    pub post_logout_redirect_uris: Vec<String>,
     /// Scopes to grant on `api` (or on the default audience).
     pub scope: Option<String>,
     pub api: Option<String>,
@@ -28,32 +29,25 @@ pub async fn create(
     default_audience: Option<&str>,
     now: i64,
 ) -> anyhow::Result<(Client, Option<String>)> {
-    let id = req
-        .id
-        .clone()
-        .unwrap_or_else(|| secret::random_token(16).replace(['-', '_'], "x"));
+    let id = req.id.clone().unwrap_or_else(|| secret::random_token(16).replace(['-', '_'], "x"));
     if !subject::is_valid_client_id(&id) {
         anyhow::bail!("--id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -");
     }
     let mut grants = req.grants.clone();
     if grants.is_empty() {
-        grants.push(
-            if req.public {
-                "authorization_code"
-            } else {
-                "client_credentials"
-            }
-            .into(),
-        );
+        grants.push(if req.public { "authorization_code" } else { "client_credentials" }.into());
     }
     if let Some(bad) = grants.iter().find(|g| !GRANT_TYPES.contains(&g.as_str())) {
-        anyhow::bail!(
-            "unknown grant type {bad}; known: {}",
-            GRANT_TYPES.join(", ")
-        );
+        anyhow::bail!("unknown grant type {bad}; known: {}", GRANT_TYPES.join(", "));
     }
     if req.public && grants.iter().any(|g| g == "client_credentials") {
         anyhow::bail!("a public client cannot use client_credentials");
+    }
+    for uri in req.redirect_uris.iter().chain(&req.post_logout_redirect_uris) {
+        redirect_uri::validate(uri).map_err(|e| anyhow::anyhow!("invalid redirect URI {e}"))?;
+    }
+    for origin in &req.allowed_origins {
+        validate_origin(origin)?;
     }
     let plain = (!req.public).then(|| secret::random_token(32));
     let client = Client {
@@ -68,6 +62,7 @@ pub async fn create(
         disabled: false,
         created_at: now,
         updated_at: now,
+        post_logout_redirect_uris: req.post_logout_redirect_uris.join(" "),
     };
     store.insert_client(&client).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {
@@ -76,9 +71,11 @@ pub async fn create(
         e => e.into(),
     })?;
     if let Some(scope) = &req.scope {
-        let api = req.api.as_deref().or(default_audience).ok_or_else(|| {
-            anyhow::anyhow!("--scope needs --api URI (or a default_audience setting)")
-        })?;
+        let api = req
+            .api
+            .as_deref()
+            .or(default_audience)
+            .ok_or_else(|| anyhow::anyhow!("--scope needs --api URI (or a default_audience setting)"))?;
         if store.get_api(api).await?.is_none() {
             super::create_api(store, api, None, scope, now).await?;
         }
@@ -87,12 +84,18 @@ pub async fn create(
     Ok((client, plain))
 }
 
+/// An origin is `scheme://host[:port]`, exactly as browsers send it in `Origin`.
+fn validate_origin(origin: &str) -> anyhow::Result<()> {
+    let u = url::Url::parse(origin).map_err(|_| anyhow::anyhow!("invalid origin {origin}"))?;
+    if !matches!(u.scheme(), "http" | "https") || u.origin().ascii_serialization() != origin {
+        anyhow::bail!("invalid origin {origin}: use scheme://host[:port] with no path");
+    }
+    Ok(())
+}
+
 pub async fn rotate_secret(store: &dyn Store, id: &str, now: i64) -> anyhow::Result<String> {
     let plain = secret::random_token(32);
-    if !store
-        .set_client_secret(id, &secret::digest(&plain), now)
-        .await?
-    {
+    if !store.set_client_secret(id, &secret::digest(&plain), now).await? {
         anyhow::bail!("no confidential client with id {id}");
     }
     Ok(plain)
@@ -107,12 +110,8 @@ pub async fn delete(store: &dyn Store, id: &str, now: i64) -> anyhow::Result<()>
 }
 
 pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> anyhow::Result<Value> {
-    let grants: Vec<Value> = store
-        .client_grants(&c.id)
-        .await?
-        .iter()
-        .map(|g| json!({ "api": g.api, "scopes": split(&g.scopes) }))
-        .collect();
+    let grants: Vec<Value> =
+        store.client_grants(&c.id).await?.iter().map(|g| json!({ "api": g.api, "scopes": split(&g.scopes) })).collect();
     let mut v = json!({
         "client_id": c.id,
         "name": c.name,
@@ -121,6 +120,7 @@ pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> any
         "grant_types": split(&c.grant_types),
         "redirect_uris": split(&c.redirect_uris),
         "allowed_origins": split(&c.allowed_origins),
+        "post_logout_redirect_uris": split(&c.post_logout_redirect_uris),
         "first_party": c.first_party,
         "disabled": c.disabled,
         "apis": grants,

@@ -55,10 +55,7 @@ pub async fn find(store: &dyn Store, key: &str) -> anyhow::Result<User> {
     if let Some(u) = store.get_user(key).await? {
         return Ok(u);
     }
-    store
-        .find_user_by_username(key)
-        .await?
-        .ok_or_else(|| anyhow::anyhow!("no user {key}"))
+    store.find_user_by_username(key).await?.ok_or_else(|| anyhow::anyhow!("no user {key}"))
 }
 
 /// A new password also ends every session the old one opened: refresh tokens are revoked.
@@ -71,19 +68,12 @@ pub async fn set_password(
 ) -> anyhow::Result<User> {
     check_password(password)?;
     let user = find(store, key).await?;
-    store
-        .set_password_hash(&user.id, &pw.hash(password.to_string()).await?, now)
-        .await?;
+    store.set_password_hash(&user.id, &pw.hash(password.to_string()).await?, now).await?;
     store.revoke_user_refresh_tokens(&user.id, now).await?;
     Ok(user)
 }
 
-pub async fn set_disabled(
-    store: &dyn Store,
-    key: &str,
-    disabled: bool,
-    now: i64,
-) -> anyhow::Result<User> {
+pub async fn set_disabled(store: &dyn Store, key: &str, disabled: bool, now: i64) -> anyhow::Result<User> {
     let user = find(store, key).await?;
     store.set_user_disabled(&user.id, disabled, now).await?;
     if disabled {
@@ -118,8 +108,7 @@ pub struct ImportReport {
 /// password-hash export), so existing `sub` values stay valid; bcrypt hashes are kept as they are
 /// and upgraded to Argon2id on the first successful login. A bad record never stops the import.
 pub async fn import_auth0(store: &dyn Store, text: &str, now: i64) -> ImportReport {
-    let records: Vec<Result<Value, String>> = match serde_json::from_str::<Vec<Value>>(text.trim())
-    {
+    let records: Vec<Result<Value, String>> = match serde_json::from_str::<Vec<Value>>(text.trim()) {
         Ok(arr) => arr.into_iter().map(Ok).collect(),
         Err(_) => text
             .lines()
@@ -157,11 +146,7 @@ fn auth0_user(v: &Value, now: i64) -> Result<User, String> {
     let username = s("username").or(s("email")).ok_or("no username or email")?;
     let hash = s("password_hash").or(s("passwordHash"));
     if let Some(h) = hash {
-        if !(h.starts_with("$2a$")
-            || h.starts_with("$2b$")
-            || h.starts_with("$2y$")
-            || h.starts_with("$argon2"))
-        {
+        if !(h.starts_with("$2a$") || h.starts_with("$2b$") || h.starts_with("$2y$") || h.starts_with("$argon2")) {
             return Err("password_hash is not bcrypt or argon2".into());
         }
     }
@@ -170,10 +155,7 @@ fn auth0_user(v: &Value, now: i64) -> Result<User, String> {
         username: username.to_string(),
         username_lower: username.to_lowercase(),
         email: s("email").map(str::to_string),
-        email_verified: v
-            .get("email_verified")
-            .and_then(Value::as_bool)
-            .unwrap_or(false),
+        email_verified: v.get("email_verified").and_then(Value::as_bool).unwrap_or(false),
         password_hash: hash.map(str::to_string),
         disabled: v.get("blocked").and_then(Value::as_bool).unwrap_or(false),
         failed_count: 0,

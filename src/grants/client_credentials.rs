@@ -6,18 +6,10 @@ use crate::oauth::subject::client_subject;
 
 pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     if !ctx.client.authenticated {
-        return Err(TokenError::unauthorized(
-            "public clients cannot use client_credentials",
-        ));
+        return Err(TokenError::unauthorized("public clients cannot use client_credentials"));
     }
     let (aud, scope) = target_and_scope(ctx, false)?;
     let sub = client_subject(ctx.client.id());
-    let subject = Subject {
-        sub: &sub,
-        user: None,
-        gty: "client-credentials",
-        auth_time: None,
-        nonce: None,
-    };
+    let subject = Subject { sub: &sub, user: None, gty: "client-credentials", auth_time: None, nonce: None };
     issue(ctx, subject, &aud, scope, Refresh::None).await
 }

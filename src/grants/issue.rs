@@ -25,6 +25,52 @@ pub enum Refresh {
     Rotated(String),
 }
 
+/// The signed tokens of one response, before anything is stored.
+pub struct Minted {
+    pub access_token: String,
+    pub jti: String,
+    pub exp: i64,
+    pub id_token: Option<String>,
+}
+
+pub fn mint(ctx: &Ctx<'_>, s: &Subject<'_>, aud: &str, scope: &str) -> Result<Minted, TokenError> {
+    let settings = &ctx.app.settings;
+    let client_id = ctx.client.id();
+    let key = ctx.app.keys.load().active.clone();
+    let claims = AccessClaims {
+        iss: &settings.issuer,
+        sub: s.sub,
+        aud,
+        client_id,
+        azp: client_id,
+        scope,
+        iat: ctx.now,
+        exp: ctx.now + settings.access_token_ttl as i64,
+        jti: mint::new_jti(),
+        gty: s.gty,
+        auth_time: s.auth_time,
+    };
+    let access_token = mint::sign(&key, Typ::AccessToken, &claims).map_err(TokenError::Internal)?;
+    let id_token = match s.user {
+        Some(user) if scope::contains(scope, "openid") => {
+            Some(id_token(ctx, user, scope, &access_token, s.auth_time.unwrap_or(ctx.now), s.nonce)?)
+        }
+        _ => None,
+    };
+    Ok(Minted { access_token, jti: claims.jti, exp: claims.exp, id_token })
+}
+
+pub fn response(ctx: &Ctx<'_>, m: Minted, scope: String, refresh_token: Option<String>) -> TokenResponse {
+    TokenResponse {
+        access_token: m.access_token,
+        token_type: "Bearer",
+        expires_in: ctx.app.settings.access_token_ttl,
+        scope,
+        refresh_token,
+        id_token: m.id_token,
+    }
+}
+
 pub async fn issue(
     ctx: &Ctx<'_>,
     s: Subject<'_>,
@@ -32,68 +78,22 @@ pub async fn issue(
     scope: String,
     refresh: Refresh,
 ) -> Result<TokenResponse, TokenError> {
-    let settings = &ctx.app.settings;
-    let client_id = ctx.client.id();
-    let key = ctx.app.keys.load().active.clone();
-    let ttl = settings.access_token_ttl;
-    let claims = AccessClaims {
-        iss: &settings.issuer,
-        sub: s.sub,
-        aud,
-        client_id,
-        azp: client_id,
-        scope: &scope,
-        iat: ctx.now,
-        exp: ctx.now + ttl as i64,
-        jti: mint::new_jti(),
-        gty: s.gty,
-        auth_time: s.auth_time,
-    };
-    let access_token = mint::sign(&key, Typ::AccessToken, &claims).map_err(TokenError::Internal)?;
-
-    let refresh_token = match refresh {
-        Refresh::Rotated(t) => Some(t),
-        Refresh::NewFamily => match s.user {
-            Some(user)
-                if scope::contains(&scope, "offline_access")
-                    && ctx.client.entry.client.allows_grant("refresh_token") =>
-            {
-                Some(
-                    new_family(
-                        ctx,
-                        user,
-                        aud,
-                        &scope,
-                        s.gty,
-                        s.auth_time.unwrap_or(ctx.now),
-                    )
-                    .await?,
-                )
-            }
-            _ => None,
-        },
-        Refresh::None => None,
-    };
-
-    let id_token = match s.user {
-        Some(user) if scope::contains(&scope, "openid") => Some(id_token(
-            ctx,
-            user,
-            &scope,
-            &access_token,
-            s.auth_time.unwrap_or(ctx.now),
-            s.nonce,
-        )?),
+    let minted = mint(ctx, &s, aud, &scope)?;
+    let refresh_token = match (refresh, s.user) {
+        (Refresh::Rotated(t), _) => Some(t),
+        (Refresh::NewFamily, Some(user)) if wants_refresh(ctx, &scope) => {
+            let (token, row) = new_family(ctx, &user.id, aud, &scope, s.gty, s.auth_time.unwrap_or(ctx.now));
+            ctx.app.store.insert_refresh_family(&row).await?;
+            Some(token)
+        }
         _ => None,
     };
-    Ok(TokenResponse {
-        access_token,
-        token_type: "Bearer",
-        expires_in: ttl,
-        scope,
-        refresh_token,
-        id_token,
-    })
+    Ok(response(ctx, minted, scope, refresh_token))
+}
+
+/// Refresh tokens go to user flows that were granted `offline_access` by a client allowed them.
+pub fn wants_refresh(ctx: &Ctx<'_>, scope: &str) -> bool {
+    scope::contains(scope, "offline_access") && ctx.client.entry.client.allows_grant("refresh_token")
 }
 
 /// A new refresh token row; `family` is shared by every token rotated from the first one.
@@ -125,29 +125,20 @@ pub fn refresh_row(
     }
 }
 
-async fn new_family(
+/// The first token of a new family, not yet stored.
+pub fn new_family(
     ctx: &Ctx<'_>,
-    user: &User,
+    user_id: &str,
     aud: &str,
     scope: &str,
     gty: &str,
     auth_time: i64,
-) -> Result<String, TokenError> {
+) -> (String, RefreshToken) {
     let token = secret::random_token(32);
     let family_id = mint::new_jti();
     let expires = ctx.now + ctx.app.settings.refresh_token_ttl as i64;
-    let row = refresh_row(
-        ctx,
-        &token,
-        (&family_id, expires),
-        &user.id,
-        aud,
-        scope,
-        gty,
-        auth_time,
-    );
-    ctx.app.store.insert_refresh_family(&row).await?;
-    Ok(token)
+    let row = refresh_row(ctx, &token, (&family_id, expires), user_id, aud, scope, gty, auth_time);
+    (token, row)
 }
 
 fn id_token(

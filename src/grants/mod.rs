@@ -1,5 +1,6 @@
 //! The token endpoint's grants (RFC 6749 §4, §6): dispatch on `grant_type`, shared issuance.
 
+mod authorization_code;
 mod client_credentials;
 pub mod issue;
 mod password;
@@ -10,7 +11,8 @@ use std::net::IpAddr;
 use axum::http::HeaderMap;
 use serde::Serialize;
 
-use crate::app::AppState;
+use crate::app::{AppState, ClientEntry};
+use crate::config::Settings;
 use crate::error::TokenError;
 use crate::http::client_auth::{authenticate, AuthedClient};
 use crate::http::extract::Form;
@@ -40,7 +42,7 @@ pub struct Ctx<'a> {
     pub ip: IpAddr,
 }
 
-pub const SUPPORTED: [&str; 3] = ["client_credentials", "password", "refresh_token"];
+pub const SUPPORTED: [&str; 4] = ["authorization_code", "client_credentials", "password", "refresh_token"];
 
 pub async fn dispatch(
     app: &AppState,
@@ -50,26 +52,17 @@ pub async fn dispatch(
 ) -> Result<TokenResponse, TokenError> {
     let grant_type = form.require("grant_type")?;
     if !SUPPORTED.contains(&grant_type) {
-        return Err(TokenError::UnsupportedGrantType(
-            format!("grant_type {grant_type:?} is not supported").into(),
-        ));
+        return Err(TokenError::UnsupportedGrantType(format!("grant_type {grant_type:?} is not supported").into()));
     }
     let client = authenticate(app, headers, form).await?;
     if !client.entry.client.allows_grant(grant_type) {
-        return Err(TokenError::unauthorized(format!(
-            "client is not allowed the {grant_type} grant"
-        )));
+        return Err(TokenError::unauthorized(format!("client is not allowed the {grant_type} grant")));
     }
-    let ctx = Ctx {
-        app,
-        client,
-        form,
-        now: crate::app::now(),
-        ip,
-    };
+    let ctx = Ctx { app, client, form, now: crate::app::now(), ip };
     match grant_type {
         "client_credentials" => client_credentials::handle(&ctx).await,
         "password" => password::handle(&ctx).await,
+        "authorization_code" => authorization_code::handle(&ctx).await,
         _ => refresh_token::handle(&ctx).await,
     }
 }
@@ -77,36 +70,35 @@ pub async fn dispatch(
 /// Picks the audience (`audience`, or RFC 8707 `resource`, or `default_audience`) and the scope
 /// within what the client was granted on it. User flows may add the OIDC scopes.
 pub fn target_and_scope(ctx: &Ctx<'_>, user_flow: bool) -> Result<(String, String), TokenError> {
-    let (audience, resource) = (ctx.form.get("audience"), ctx.form.get("resource"));
+    resolve_target(&ctx.app.settings, &ctx.client.entry, ctx.form, user_flow)
+}
+
+pub fn resolve_target(
+    settings: &Settings,
+    entry: &ClientEntry,
+    form: &Form,
+    user_flow: bool,
+) -> Result<(String, String), TokenError> {
+    let (audience, resource) = (form.get("audience"), form.get("resource"));
     let aud = match (audience, resource) {
-        (Some(a), Some(r)) if a != r => {
-            return Err(TokenError::target("audience and resource differ"))
-        }
+        (Some(a), Some(r)) if a != r => return Err(TokenError::target("audience and resource differ")),
         (Some(a), _) | (None, Some(a)) => a,
-        (None, None) => ctx.app.settings.default_audience().ok_or_else(|| {
-            TokenError::target(
-                "no audience or resource given, and no default_audience is configured",
-            )
+        (None, None) => settings.default_audience().ok_or_else(|| {
+            TokenError::target("no audience or resource given, and no default_audience is configured")
         })?,
     };
-    let grant = ctx.client.entry.grant_for(aud).ok_or_else(|| {
-        TokenError::target(format!(
-            "audience {aud:?} is unknown or not granted to this client"
-        ))
-    })?;
+    let grant = entry
+        .grant_for(aud)
+        .ok_or_else(|| TokenError::target(format!("audience {aud:?} is unknown or not granted to this client")))?;
     let mut allowed: Vec<&str> = grant.scopes.split(' ').filter(|s| !s.is_empty()).collect();
-    let requested = ctx.form.get("scope");
+    let requested = form.get("scope");
     if user_flow {
         allowed.extend(scope::OIDC_SCOPES);
     }
     let granted = scope::narrow(requested, &allowed).map_err(TokenError::scope)?;
     // With no scope requested, user flows get the API's scopes but no OIDC scopes.
     let granted = if requested.is_none() && user_flow {
-        granted
-            .split(' ')
-            .filter(|s| !scope::OIDC_SCOPES.contains(s))
-            .collect::<Vec<_>>()
-            .join(" ")
+        granted.split(' ').filter(|s| !scope::OIDC_SCOPES.contains(s)).collect::<Vec<_>>().join(" ")
     } else {
         granted
     };

@@ -12,15 +12,9 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     let presented = ctx.form.require("refresh_token")?;
     let hash = secret::digest(presented);
     let invalid = || TokenError::grant("refresh token is invalid, expired or revoked");
-    let rec = app
-        .store
-        .find_refresh_token(&hash)
-        .await?
-        .ok_or_else(invalid)?;
+    let rec = app.store.find_refresh_token(&hash).await?.ok_or_else(invalid)?;
     if rec.client_id != ctx.client.id() {
-        return Err(TokenError::grant(
-            "refresh token was issued to another client",
-        ));
+        return Err(TokenError::grant("refresh token was issued to another client"));
     }
     if rec.used_at.is_some() {
         return Err(reuse(ctx, &rec.family_id, &rec.user_id).await);
@@ -31,12 +25,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     let granted: Vec<&str> = rec.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let narrowed = scope::narrow(ctx.form.get("scope"), &granted).map_err(TokenError::scope)?;
 
-    let user = app
-        .store
-        .get_user(&rec.user_id)
-        .await?
-        .filter(|u| !u.disabled)
-        .ok_or_else(invalid)?;
+    let user = app.store.get_user(&rec.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
     let next = secret::random_token(32);
     let row = refresh_row(
         ctx,
@@ -48,30 +37,13 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         &rec.gty,
         rec.auth_time,
     );
-    if app
-        .store
-        .rotate_refresh_token(&hash, ctx.client.id(), ctx.now, &row)
-        .await?
-        == Rotation::Rejected
-    {
+    if app.store.rotate_refresh_token(&hash, ctx.client.id(), ctx.now, &row).await? == Rotation::Rejected {
         // Another request consumed it first: one of the two holders is not legitimate.
         return Err(reuse(ctx, &rec.family_id, &rec.user_id).await);
     }
-    let subject = Subject {
-        sub: &user.id,
-        user: Some(&user),
-        gty: &rec.gty,
-        auth_time: Some(rec.auth_time),
-        nonce: None,
-    };
-    issue(
-        ctx,
-        subject,
-        &rec.audience,
-        narrowed,
-        Refresh::Rotated(next),
-    )
-    .await
+    let subject =
+        Subject { sub: &user.id, user: Some(&user), gty: &rec.gty, auth_time: Some(rec.auth_time), nonce: None };
+    issue(ctx, subject, &rec.audience, narrowed, Refresh::Rotated(next)).await
 }
 
 async fn reuse(ctx: &Ctx<'_>, family_id: &str, user_id: &str) -> TokenError {
@@ -82,12 +54,7 @@ async fn reuse(ctx: &Ctx<'_>, family_id: &str, user_id: &str) -> TokenError {
         family_id,
         "refresh token reuse; family revoked"
     );
-    if let Err(e) = ctx
-        .app
-        .store
-        .revoke_refresh_family(family_id, ctx.now)
-        .await
-    {
+    if let Err(e) = ctx.app.store.revoke_refresh_family(family_id, ctx.now).await {
         return e.into();
     }
     TokenError::grant("refresh token was already used; its family is revoked")

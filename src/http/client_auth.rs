@@ -23,35 +23,20 @@ impl AuthedClient {
     }
 }
 
-pub async fn authenticate(
-    app: &AppState,
-    headers: &HeaderMap,
-    form: &Form,
-) -> Result<AuthedClient, TokenError> {
+pub async fn authenticate(app: &AppState, headers: &HeaderMap, form: &Form) -> Result<AuthedClient, TokenError> {
     let basic = basic_credentials(headers)?;
     let post_secret = form.get("client_secret");
     let (id, presented, used_basic) = match (&basic, form.get("client_id")) {
         (Some(_), _) if post_secret.is_some() => {
-            return Err(TokenError::request(
-                "use exactly one client authentication method",
-            ));
+            return Err(TokenError::request("use exactly one client authentication method"));
         }
         (Some((id, _)), Some(form_id)) if form_id != id => {
-            return Err(TokenError::request(
-                "client_id does not match the authenticated client",
-            ));
+            return Err(TokenError::request("client_id does not match the authenticated client"));
         }
-        (Some((id, s)), _) => (
-            id.as_str(),
-            Some(s.as_str()).filter(|s| !s.is_empty()),
-            true,
-        ),
+        (Some((id, s)), _) => (id.as_str(), Some(s.as_str()).filter(|s| !s.is_empty()), true),
         (None, Some(id)) => (id, post_secret, false),
         (None, None) => {
-            return Err(TokenError::InvalidClient {
-                desc: "client authentication required".into(),
-                basic: false,
-            });
+            return Err(TokenError::InvalidClient { desc: "client authentication required".into(), basic: false });
         }
     };
     let fail = || TokenError::client(used_basic);
@@ -65,8 +50,5 @@ pub async fn authenticate(
         (false, Some(s), Some(hash)) if secret::verify(s, hash) => true,
         _ => return Err(fail()),
     };
-    Ok(AuthedClient {
-        entry,
-        authenticated,
-    })
+    Ok(AuthedClient { entry, authenticated })
 }

@@ -13,11 +13,7 @@ pub async fn metadata(State(app): State<App>) -> Response {
     let iss = &app.settings.issuer;
     let mut scopes: Vec<String> = OIDC_SCOPES.iter().map(|s| s.to_string()).collect();
     if let Ok(apis) = app.store.list_apis().await {
-        for s in apis
-            .iter()
-            .flat_map(|a| a.scopes.split(' '))
-            .filter(|s| !s.is_empty())
-        {
+        for s in apis.iter().flat_map(|a| a.scopes.split(' ')).filter(|s| !s.is_empty()) {
             if !scopes.iter().any(|x| x == s) {
                 scopes.push(s.to_string());
             }
@@ -29,8 +25,14 @@ pub async fn metadata(State(app): State<App>) -> Response {
         "token_endpoint": format!("{iss}/token"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
         "userinfo_endpoint": format!("{iss}/userinfo"),
+        "authorization_endpoint": format!("{iss}/authorize"),
+        "end_session_endpoint": format!("{iss}/logout"),
         "grant_types_supported": crate::grants::SUPPORTED,
-        "response_types_supported": [],
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "code_challenge_methods_supported": ["S256"],
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
@@ -39,9 +41,6 @@ pub async fn metadata(State(app): State<App>) -> Response {
                              "email", "email_verified", "name", "preferred_username", "updated_at"],
     });
     let mut r = Json(doc).into_response();
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=300"),
-    );
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
     r
 }

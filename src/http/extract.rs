@@ -23,34 +23,25 @@ impl Form {
         self.0.get(k).map(String::as_str)
     }
     pub fn require(&self, k: &str) -> Result<&str, TokenError> {
-        self.get(k)
-            .ok_or_else(|| TokenError::request(format!("missing parameter: {k}")))
+        self.get(k).ok_or_else(|| TokenError::request(format!("missing parameter: {k}")))
     }
 }
 
 /// Reads and parses a form body, enforcing the content type and the size limit.
 pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, TokenError> {
-    let ct = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(TokenError::request(
-            "body must be application/x-www-form-urlencoded",
-        ));
+        return Err(TokenError::request("body must be application/x-www-form-urlencoded"));
     }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-        .await
-        .map_err(|e| {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                TokenError::PayloadTooLarge
-            } else {
-                TokenError::request("could not read body")
-            }
-        })?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+        let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+        if too_large {
+            TokenError::PayloadTooLarge
+        } else {
+            TokenError::request("could not read body")
+        }
+    })?;
     parse_form(&bytes)
 }
 
@@ -73,10 +64,7 @@ pub fn parse_form(body: &[u8]) -> Result<Form, TokenError> {
 }
 
 fn decode(raw: &[u8]) -> Result<String, TokenError> {
-    let plus: Vec<u8> = raw
-        .iter()
-        .map(|&b| if b == b'+' { b' ' } else { b })
-        .collect();
+    let plus: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
     let bytes: Vec<u8> = percent_decode(&plus).collect();
     String::from_utf8(bytes).map_err(|_| TokenError::request("parameters must be UTF-8"))
 }
@@ -125,10 +113,7 @@ mod tests {
         let mut h = HeaderMap::new();
         let v = format!("Basic {}", STANDARD.encode("my%3Aid:s%2Bcret"));
         h.insert(header::AUTHORIZATION, v.parse().unwrap());
-        assert_eq!(
-            basic_credentials(&h).unwrap(),
-            Some(("my:id".into(), "s+cret".into()))
-        );
+        assert_eq!(basic_credentials(&h).unwrap(), Some(("my:id".into(), "s+cret".into())));
         h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
         assert!(basic_credentials(&h).is_err());
     }

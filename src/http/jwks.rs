@@ -16,9 +16,6 @@ pub async fn jwks(State(app): State<App>) -> Response {
         Err(_) => (*app.keys.load().jwks).clone(),
     };
     let mut r = Json(set).into_response();
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("public, max-age=60"),
-    );
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=60"));
     r
 }

@@ -1,8 +1,6 @@
 //! `POST /token`, RFC 6749 §3.2.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
@@ -12,10 +10,7 @@ use crate::grants;
 
 pub async fn token(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
-    let ip = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip());
+    let ip = super::client_ip(&parts.extensions);
     let result = async {
         let form = read_form(&parts.headers, body).await?;
         grants::dispatch(&app, &parts.headers, &form, ip).await

@@ -12,19 +12,19 @@ use crate::oauth::scope;
 
 pub async fn userinfo(State(app): State<App>, headers: HeaderMap) -> Response {
     let Some(token) = bearer(&headers) else {
-        return challenge(
-            StatusCode::UNAUTHORIZED,
-            "Bearer realm=\"oauthd\"".into(),
-            None,
-        );
+        return challenge(StatusCode::UNAUTHORIZED, "Bearer realm=\"oauthd\"".into(), None);
     };
     let claims = match verify::access_token(&app.keys.load(), &app.settings.issuer, token) {
         Ok(c) => c,
         Err(why) => return invalid_token(why),
     };
+    match app.store.is_jti_revoked(&claims.jti).await {
+        Ok(false) => {}
+        Ok(true) => return invalid_token("the token was revoked"),
+        Err(e) => return crate::error::TokenError::from(e).into_response(),
+    }
     if !scope::contains(&claims.scope, "openid") {
-        let h =
-            "Bearer realm=\"oauthd\", error=\"insufficient_scope\", scope=\"openid\"".to_string();
+        let h = "Bearer realm=\"oauthd\", error=\"insufficient_scope\", scope=\"openid\"".to_string();
         return challenge(StatusCode::FORBIDDEN, h, Some("insufficient_scope"));
     }
     let user = match app.store.get_user(&claims.sub).await {
@@ -40,15 +40,11 @@ pub async fn userinfo(State(app): State<App>, headers: HeaderMap) -> Response {
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
     let (scheme, token) = v.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
 }
 
 fn invalid_token(why: &str) -> Response {
-    let h =
-        format!("Bearer realm=\"oauthd\", error=\"invalid_token\", error_description=\"{why}\"");
+    let h = format!("Bearer realm=\"oauthd\", error=\"invalid_token\", error_description=\"{why}\"");
     challenge(StatusCode::UNAUTHORIZED, h, Some("invalid_token"))
 }
 

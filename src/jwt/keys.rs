@@ -9,8 +9,7 @@ use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeySize, PublicKeyComponents};
 use aws_lc_rs::signature::{
-    EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING,
-    RSA_PKCS1_SHA256,
+    EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING, RSA_PKCS1_SHA256,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -41,9 +40,7 @@ impl Alg {
         }
     }
     pub fn parse(s: &str) -> Option<Alg> {
-        [Alg::RS256, Alg::ES256, Alg::EdDSA]
-            .into_iter()
-            .find(|a| a.as_str() == s)
+        [Alg::RS256, Alg::ES256, Alg::EdDSA].into_iter().find(|a| a.as_str() == s)
     }
 }
 
@@ -66,23 +63,13 @@ impl SigningKey {
         let alg = Alg::parse(&rec.alg).ok_or_else(|| anyhow!("unknown key alg {}", rec.alg))?;
         let der = &rec.private_der;
         let signer = match alg {
-            Alg::RS256 => {
-                Signer::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|e| anyhow!("rsa key: {e}"))?)
-            }
+            Alg::RS256 => Signer::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|e| anyhow!("rsa key: {e}"))?),
             Alg::ES256 => Signer::Ec(
-                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der)
-                    .map_err(|e| anyhow!("ec key: {e}"))?,
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, der).map_err(|e| anyhow!("ec key: {e}"))?,
             ),
-            Alg::EdDSA => Signer::Ed(
-                Ed25519KeyPair::from_pkcs8(der).map_err(|e| anyhow!("ed25519 key: {e}"))?,
-            ),
+            Alg::EdDSA => Signer::Ed(Ed25519KeyPair::from_pkcs8(der).map_err(|e| anyhow!("ed25519 key: {e}"))?),
         };
-        Ok(SigningKey {
-            kid: rec.kid.clone(),
-            alg,
-            signer,
-            rng: SystemRandom::new(),
-        })
+        Ok(SigningKey { kid: rec.kid.clone(), alg, signer, rng: SystemRandom::new() })
     }
 
     /// Signs `header_b64.payload_b64` and returns the compact JWS (RFC 7515 §7.1).
@@ -90,13 +77,8 @@ impl SigningKey {
         let sig = match &self.signer {
             Signer::Rsa(k) => {
                 let mut sig = vec![0; k.public_modulus_len()];
-                k.sign(
-                    &RSA_PKCS1_SHA256,
-                    &self.rng,
-                    signing_input.as_bytes(),
-                    &mut sig,
-                )
-                .map_err(|_| anyhow!("rsa signing failed"))?;
+                k.sign(&RSA_PKCS1_SHA256, &self.rng, signing_input.as_bytes(), &mut sig)
+                    .map_err(|_| anyhow!("rsa signing failed"))?;
                 sig
             }
             Signer::Ec(k) => k
@@ -130,18 +112,12 @@ pub fn generate(alg: Alg, now: i64) -> anyhow::Result<KeyRecord> {
             let der = k.to_pkcs8v1().map_err(fail)?;
             let point = k.public_key().as_ref();
             let (x, y) = point[1..].split_at(32);
-            (
-                der.as_ref().to_vec(),
-                json!({"kty": "EC", "crv": "P-256", "x": B64.encode(x), "y": B64.encode(y)}),
-            )
+            (der.as_ref().to_vec(), json!({"kty": "EC", "crv": "P-256", "x": B64.encode(x), "y": B64.encode(y)}))
         }
         Alg::EdDSA => {
             let k = Ed25519KeyPair::generate().map_err(fail)?;
             let der = k.to_pkcs8().map_err(fail)?;
-            (
-                der.as_ref().to_vec(),
-                json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(k.public_key().as_ref())}),
-            )
+            (der.as_ref().to_vec(), json!({"kty": "OKP", "crv": "Ed25519", "x": B64.encode(k.public_key().as_ref())}))
         }
     };
     let kid = thumbprint(&jwk);
@@ -160,10 +136,7 @@ pub fn generate(alg: Alg, now: i64) -> anyhow::Result<KeyRecord> {
 }
 
 fn strip_zeros(b: &[u8]) -> &[u8] {
-    let i = b
-        .iter()
-        .position(|&x| x != 0)
-        .unwrap_or(b.len().saturating_sub(1));
+    let i = b.iter().position(|&x| x != 0).unwrap_or(b.len().saturating_sub(1));
     &b[i..]
 }
 
@@ -172,12 +145,7 @@ fn thumbprint(jwk: &Value) -> String {
     let s = |k: &str| jwk[k].as_str().unwrap_or_default().to_string();
     let canonical = match s("kty").as_str() {
         "RSA" => format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, s("e"), s("n")),
-        "EC" => format!(
-            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
-            s("crv"),
-            s("x"),
-            s("y")
-        ),
+        "EC" => format!(r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#, s("crv"), s("x"), s("y")),
         _ => format!(r#"{{"crv":"{}","kty":"OKP","x":"{}"}}"#, s("crv"), s("x")),
     };
     B64.encode(Sha256::digest(canonical.as_bytes()))
@@ -221,18 +189,10 @@ impl Keyring {
             .filter_map(|v| {
                 let jwk: Jwk = serde_json::from_value(v.clone()).ok()?;
                 let alg = Algorithm::from_str(v["alg"].as_str()?).ok()?;
-                Some((
-                    v["kid"].as_str()?.to_string(),
-                    (DecodingKey::from_jwk(&jwk).ok()?, alg),
-                ))
+                Some((v["kid"].as_str()?.to_string(), (DecodingKey::from_jwk(&jwk).ok()?, alg)))
             })
             .collect();
-        Ok(Keyring {
-            active,
-            jwks: Arc::new(jwks),
-            parsed,
-            verifiers,
-        })
+        Ok(Keyring { active, jwks: Arc::new(jwks), parsed, verifiers })
     }
 }
 
@@ -249,10 +209,7 @@ pub fn public_jwks(records: &[KeyRecord], now: i64, publish_window: i64) -> Valu
 /// Makes sure an active key of `alg` exists, generating one (and retiring others) if not.
 pub async fn ensure_active(store: &dyn Store, alg: Alg, now: i64) -> anyhow::Result<()> {
     let keys = store.list_keys().await?;
-    let newest = keys
-        .iter()
-        .filter(|r| r.retired_at.is_none())
-        .max_by_key(|r| r.created_at);
+    let newest = keys.iter().filter(|r| r.retired_at.is_none()).max_by_key(|r| r.created_at);
     if newest.is_none_or(|k| k.alg != alg.as_str()) {
         rotate(store, alg, now).await?;
     }

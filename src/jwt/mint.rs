@@ -53,12 +53,7 @@ pub fn sign<T: Serialize>(key: &SigningKey, typ: Typ, claims: &T) -> anyhow::Res
         Typ::AccessToken => "at+jwt",
         Typ::IdToken => "JWT",
     };
-    let header = format!(
-        r#"{{"alg":"{}","typ":"{}","kid":"{}"}}"#,
-        key.alg.as_str(),
-        typ,
-        key.kid
-    );
+    let header = format!(r#"{{"alg":"{}","typ":"{}","kid":"{}"}}"#, key.alg.as_str(), typ, key.kid);
     let payload = serde_json::to_vec(claims)?;
     let mut input = String::with_capacity(64 + payload.len() * 4 / 3 + 400);
     B64.encode_string(header, &mut input);

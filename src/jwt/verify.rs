@@ -16,17 +16,9 @@ pub struct VerifiedAccess {
     pub jti: String,
 }
 
-pub fn access_token(
-    ring: &Keyring,
-    issuer: &str,
-    token: &str,
-) -> Result<VerifiedAccess, &'static str> {
+pub fn access_token(ring: &Keyring, issuer: &str, token: &str) -> Result<VerifiedAccess, &'static str> {
     let header = decode_header(token).map_err(|_| "malformed token")?;
-    if !header
-        .typ
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt"))
-    {
+    if !header.typ.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
         return Err("not an access token");
     }
     let kid = header.kid.ok_or("token has no kid")?;
@@ -36,7 +28,5 @@ pub fn access_token(
     v.validate_aud = false;
     v.leeway = 0;
     v.set_required_spec_claims(&["exp", "iss", "sub"]);
-    decode::<VerifiedAccess>(token, key, &v)
-        .map(|d| d.claims)
-        .map_err(|_| "invalid or expired token")
+    decode::<VerifiedAccess>(token, key, &v).map(|d| d.claims).map_err(|_| "invalid or expired token")
 }

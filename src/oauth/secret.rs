@@ -23,10 +23,7 @@ pub fn digest(secret: &str) -> String {
 }
 
 pub fn verify(secret: &str, stored_digest: &str) -> bool {
-    digest(secret)
-        .as_bytes()
-        .ct_eq(stored_digest.as_bytes())
-        .into()
+    digest(secret).as_bytes().ct_eq(stored_digest.as_bytes()).into()
 }
 
 #[cfg(test)]

@@ -7,10 +7,7 @@ pub fn client_subject(client_id: &str) -> String {
 
 /// A client ID is 1–128 characters of `[A-Za-z0-9._~-]`.
 pub fn is_valid_client_id(id: &str) -> bool {
-    (1..=128).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
+    (1..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~-".contains(&b))
 }
 
 pub fn new_user_id(connection: &str) -> String {

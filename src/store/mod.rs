@@ -89,11 +89,7 @@ pub trait Store: Send + Sync {
     async fn delete_user(&self, id: &str) -> Result<bool>;
     /// Atomically counts one login attempt against `username` and returns the user with the
     /// counters after the increment; `None` for an unknown user.
-    async fn register_login_attempt(
-        &self,
-        username: &str,
-        p: &LockoutPolicy,
-    ) -> Result<Option<User>>;
+    async fn register_login_attempt(&self, username: &str, p: &LockoutPolicy) -> Result<Option<User>>;
     async fn reset_login_attempts(&self, id: &str) -> Result<()>;
 
     /// Stores the first token of a new family.
@@ -111,6 +107,25 @@ pub trait Store: Send + Sync {
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()>;
     async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<()>;
     async fn revoke_client_refresh_tokens(&self, client_id: &str, now: i64) -> Result<()>;
+
+    /// Origins any enabled client may call the token endpoint from (CORS).
+    async fn all_allowed_origins(&self) -> Result<Vec<String>>;
+
+    async fn insert_code(&self, c: &AuthCode) -> Result<()>;
+    async fn find_code(&self, hash: &str) -> Result<Option<AuthCode>>;
+    /// Consumes an unused, unexpired code and stores what was issued from it, in one
+    /// transaction. `false` when the code was already used (or expired) by then.
+    async fn redeem_code(&self, hash: &str, now: i64, r: &Redemption<'_>) -> Result<bool>;
+    /// A code was presented twice: revoke the refresh family and access token issued from it.
+    async fn revoke_code_tokens(&self, hash: &str, now: i64) -> Result<()>;
+    async fn is_jti_revoked(&self, jti: &str) -> Result<bool>;
+
+    async fn insert_session(&self, s: &Session) -> Result<()>;
+    async fn get_session(&self, hash: &str) -> Result<Option<Session>>;
+    async fn delete_session(&self, hash: &str) -> Result<()>;
+
+    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>>;
+    async fn upsert_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()>;
 }
 
 /// Connects to the backend named by the URL scheme.

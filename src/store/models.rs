@@ -14,6 +14,7 @@ pub struct Client {
     pub disabled: bool,
     pub created_at: i64,
     pub updated_at: i64,
+    pub post_logout_redirect_uris: String,
 }
 
 impl Client {
@@ -87,4 +88,43 @@ pub struct RefreshToken {
     /// Read from the family; ignored on insert.
     #[sqlx(default)]
     pub family_revoked: bool,
+}
+
+/// An authorization code (RFC 6749 §4.1.2) and everything it is bound to.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct AuthCode {
+    pub hash: String,
+    pub client_id: String,
+    pub user_id: String,
+    pub redirect_uri: String,
+    pub redirect_uri_given: bool,
+    pub code_challenge: Option<String>,
+    pub scope: String,
+    pub audience: String,
+    pub nonce: Option<String>,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub used_at: Option<i64>,
+    pub access_jti: Option<String>,
+    pub access_exp: Option<i64>,
+    pub family_id: Option<String>,
+}
+
+/// A signed-in browser (SSO session); the cookie carries the token, the row its hash.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Session {
+    pub hash: String,
+    pub user_id: String,
+    pub auth_time: i64,
+    pub created_at: i64,
+    pub expires_at: i64,
+}
+
+/// What a successful code redemption stores in the same transaction as consuming the code.
+#[derive(Debug)]
+pub struct Redemption<'a> {
+    pub access_jti: &'a str,
+    pub access_exp: i64,
+    pub refresh: Option<&'a RefreshToken>,
 }

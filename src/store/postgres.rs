@@ -14,18 +14,12 @@ pub struct PgStore {
 impl PgStore {
     pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Self> {
         let opts: PgConnectOptions = url.parse()?;
-        let pool = PgPoolOptions::new()
-            .max_connections(16)
-            .acquire_timeout(timeout)
-            .connect_with(opts)
-            .await?;
+        let pool = PgPoolOptions::new().max_connections(16).acquire_timeout(timeout).connect_with(opts).await?;
         Ok(Self { pool })
     }
 
     async fn run_migrations(&self) -> anyhow::Result<()> {
-        sqlx::migrate!("migrations/postgres")
-            .run(&self.pool)
-            .await?;
+        sqlx::migrate!("migrations/postgres").run(&self.pool).await?;
         Ok(())
     }
 }

@@ -31,12 +31,13 @@ macro_rules! impl_sql_store {
             async fn insert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
                     "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
-                     allowed_origins, first_party, disabled, created_at, updated_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                     allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 )
                 .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
                 .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
                 .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
+                .bind(&c.post_logout_redirect_uris)
                 .execute(&self.pool).await?;
                 Ok(())
             }
@@ -251,6 +252,108 @@ macro_rules! impl_sql_store {
             async fn revoke_client_refresh_tokens(&self, client_id: &str, now: i64) -> Result<()> {
                 sqlx::query("update refresh_families set revoked_at = $2 where client_id = $1 and revoked_at is null")
                     .bind(client_id).bind(now).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn all_allowed_origins(&self) -> Result<Vec<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as("select allowed_origins from clients where not disabled and allowed_origins <> ''")
+                    .fetch_all(&self.pool).await?;
+                Ok(rows.into_iter().flat_map(|(o,)| o.split(' ').map(str::to_string).collect::<Vec<_>>()).collect())
+            }
+
+            async fn insert_code(&self, c: &AuthCode) -> Result<()> {
+                sqlx::query(
+                    "insert into auth_codes (hash, client_id, user_id, redirect_uri, redirect_uri_given, code_challenge,
+                     scope, audience, nonce, auth_time, created_at, expires_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                )
+                .bind(&c.hash).bind(&c.client_id).bind(&c.user_id).bind(&c.redirect_uri).bind(c.redirect_uri_given)
+                .bind(&c.code_challenge).bind(&c.scope).bind(&c.audience).bind(&c.nonce).bind(c.auth_time)
+                .bind(c.created_at).bind(c.expires_at)
+                .execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn find_code(&self, hash: &str) -> Result<Option<AuthCode>> {
+                Ok(sqlx::query_as::<_, AuthCode>("select * from auth_codes where hash = $1")
+                    .bind(hash).fetch_optional(&self.pool).await?)
+            }
+
+            async fn redeem_code(&self, hash: &str, now: i64, r: &Redemption<'_>) -> Result<bool> {
+                let mut tx = self.pool.begin().await?;
+                let family = r.refresh.map(|t| t.family_id.clone());
+                let consumed = sqlx::query(
+                    "update auth_codes set used_at = $2, access_jti = $3, access_exp = $4, family_id = $5
+                     where hash = $1 and used_at is null and expires_at > $2",
+                )
+                .bind(hash).bind(now).bind(r.access_jti).bind(r.access_exp).bind(&family)
+                .execute(&mut *tx).await?;
+                if consumed.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                if let Some(t) = r.refresh {
+                    sqlx::query("insert into refresh_families (id, client_id, user_id, created_at) values ($1, $2, $3, $4)")
+                        .bind(&t.family_id).bind(&t.client_id).bind(&t.user_id).bind(t.created_at)
+                        .execute(&mut *tx).await?;
+                    insert_refresh_token(&mut *tx, t).await?;
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn revoke_code_tokens(&self, hash: &str, now: i64) -> Result<()> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "update refresh_families set revoked_at = $2
+                     where revoked_at is null and id = (select family_id from auth_codes where hash = $1)",
+                )
+                .bind(hash).bind(now).execute(&mut *tx).await?;
+                sqlx::query(
+                    "insert into revoked_jtis (jti, expires_at)
+                     select access_jti, access_exp from auth_codes where hash = $1 and access_jti is not null
+                     on conflict (jti) do nothing",
+                )
+                .bind(hash).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
+                let row: Option<(String,)> = sqlx::query_as("select jti from revoked_jtis where jti = $1")
+                    .bind(jti).fetch_optional(&self.pool).await?;
+                Ok(row.is_some())
+            }
+
+            async fn insert_session(&self, s: &Session) -> Result<()> {
+                sqlx::query("insert into sessions (hash, user_id, auth_time, created_at, expires_at) values ($1, $2, $3, $4, $5)")
+                    .bind(&s.hash).bind(&s.user_id).bind(s.auth_time).bind(s.created_at).bind(s.expires_at)
+                    .execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn get_session(&self, hash: &str) -> Result<Option<Session>> {
+                Ok(sqlx::query_as::<_, Session>("select * from sessions where hash = $1")
+                    .bind(hash).fetch_optional(&self.pool).await?)
+            }
+
+            async fn delete_session(&self, hash: &str) -> Result<()> {
+                sqlx::query("delete from sessions where hash = $1").bind(hash).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
+                let row: Option<(String,)> = sqlx::query_as("select scope from consents where user_id = $1 and client_id = $2")
+                    .bind(user_id).bind(client_id).fetch_optional(&self.pool).await?;
+                Ok(row.map(|(s,)| s))
+            }
+
+            async fn upsert_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()> {
+                sqlx::query(
+                    "insert into consents (user_id, client_id, scope, created_at) values ($1, $2, $3, $4)
+                     on conflict (user_id, client_id) do update set scope = excluded.scope, created_at = excluded.created_at",
+                )
+                .bind(user_id).bind(client_id).bind(scope).bind(now).execute(&self.pool).await?;
                 Ok(())
             }
         }

@@ -25,11 +25,7 @@ impl SqliteStore {
                 std::fs::create_dir_all(dir)?;
             }
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(8)
-            .acquire_timeout(timeout)
-            .connect_with(opts)
-            .await?;
+        let pool = SqlitePoolOptions::new().max_connections(8).acquire_timeout(timeout).connect_with(opts).await?;
         Ok(Self { pool })
     }
 

@@ -20,35 +20,15 @@ fn oauthd(db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String
         .spawn()
         .unwrap();
     if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     }
     let out = child.wait_with_output().unwrap();
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into(),
-        String::from_utf8_lossy(&out.stderr).into(),
-    )
+    (out.status.success(), String::from_utf8_lossy(&out.stdout).into(), String::from_utf8_lossy(&out.stderr).into())
 }
 
 async fn a_client_made_with_the_cli_gets_a_token(b: Backend) {
     let db = fresh_database(b).await;
-    let (ok, _, err) = oauthd(
-        &db,
-        &[
-            "api",
-            "create",
-            "--identifier",
-            API,
-            "--scope",
-            "read:x write:x",
-        ],
-        None,
-    );
+    let (ok, _, err) = oauthd(&db, &["api", "create", "--identifier", API, "--scope", "read:x write:x"], None);
     assert!(ok, "{err}");
     let (ok, out, err) = oauthd(
         &db,
@@ -69,38 +49,18 @@ async fn a_client_made_with_the_cli_gets_a_token(b: Backend) {
     );
     assert!(ok, "{err}");
     let v: Value = serde_json::from_str(out.trim()).expect("one JSON object on stdout");
-    let (id, secret) = (
-        v["client_id"].as_str().unwrap(),
-        v["client_secret"].as_str().unwrap(),
-    );
+    let (id, secret) = (v["client_id"].as_str().unwrap(), v["client_secret"].as_str().unwrap());
     assert!(secret.len() >= 43);
 
-    let (ok, out, _) = oauthd(
-        &db,
-        &[
-            "user",
-            "create",
-            "--username",
-            "ivy",
-            "--password-stdin",
-            "--json",
-        ],
-        Some("ivy-pw\n"),
-    );
+    let (ok, out, _) =
+        oauthd(&db, &["user", "create", "--username", "ivy", "--password-stdin", "--json"], Some("ivy-pw\n"));
     assert!(ok);
     let user: Value = serde_json::from_str(out.trim()).unwrap();
     assert!(user["user_id"].as_str().unwrap().starts_with("local|"));
 
-    let t = TestApp::spawn_on(b, db, |_| {}).await;
-    let (s, _, body) = json(
-        t.post_token_basic(
-            id,
-            secret,
-            &[("grant_type", "client_credentials"), ("audience", API)],
-        )
-        .await,
-    )
-    .await;
+    let t = TestApp::spawn_on(db, |_| {}).await;
+    let (s, _, body) =
+        json(t.post_token_basic(id, secret, &[("grant_type", "client_credentials"), ("audience", API)]).await).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(body["scope"], "read:x");
 

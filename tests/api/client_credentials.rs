@@ -12,10 +12,7 @@ async fn token_is_an_rfc9068_jwt_about_the_client(b: Backend) {
     let (status, headers, body) = json(t.post_token_basic(&id, &secret, &[CC, AUD]).await).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(headers["cache-control"], "no-store");
-    assert!(headers["content-type"]
-        .to_str()
-        .unwrap()
-        .starts_with("application/json"));
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
     assert_eq!(body["scope"], "read:x write:x");
@@ -31,10 +28,7 @@ async fn token_is_an_rfc9068_jwt_about_the_client(b: Backend) {
     assert_eq!(c["aud"], API);
     assert_eq!(c["iss"], t.base);
     assert_eq!(c["scope"], "read:x write:x");
-    assert_eq!(
-        c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(),
-        3600
-    );
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 3600);
     assert!(c["jti"].as_str().unwrap().len() >= 16);
 }
 
@@ -55,11 +49,7 @@ async fn tokens_verify_against_the_jwks_with_every_supported_alg(b: Backend) {
 async fn client_secret_post_and_basic_with_encoded_characters_both_authenticate(b: Backend) {
     let t = TestApp::spawn(b).await;
     let (id, secret) = t.m2m().await;
-    let (status, _, _) = json(
-        t.post_token(&[CC, AUD, ("client_id", &id), ("client_secret", &secret)])
-            .await,
-    )
-    .await;
+    let (status, _, _) = json(t.post_token(&[CC, AUD, ("client_id", &id), ("client_secret", &secret)]).await).await;
     assert_eq!(status, 200);
 
     // RFC 6749 §2.3.1: the id and secret are form-urlencoded before Basic encoding.
@@ -71,14 +61,9 @@ async fn client_secret_post_and_basic_with_encoded_characters_both_authenticate(
         api: Some(API.into()),
         ..Default::default()
     };
-    let (c, s) =
-        oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::app::now())
-            .await
-            .unwrap();
+    let (c, s) = oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::app::now()).await.unwrap();
     let encoded_id = "svc.one%7Ex";
-    let r = t
-        .post_token_basic(encoded_id, &s.unwrap(), &[CC, AUD])
-        .await;
+    let r = t.post_token_basic(encoded_id, &s.unwrap(), &[CC, AUD]).await;
     let (status, _, body) = json(r).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(c.id, "svc.one~x");
@@ -87,23 +72,11 @@ async fn client_secret_post_and_basic_with_encoded_characters_both_authenticate(
 async fn scopes_are_narrowed_and_never_widened(b: Backend) {
     let t = TestApp::spawn(b).await;
     let (id, secret) = t.m2m().await;
-    let (s, _, body) = json(
-        t.post_token_basic(&id, &secret, &[CC, AUD, ("scope", "read:x")])
-            .await,
-    )
-    .await;
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &[CC, AUD, ("scope", "read:x")]).await).await;
     assert_eq!((s, body["scope"].as_str()), (200, Some("read:x")));
-    let (s, _, body) = json(
-        t.post_token_basic(&id, &secret, &[CC, AUD, ("scope", "read:x admin:x")])
-            .await,
-    )
-    .await;
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &[CC, AUD, ("scope", "read:x admin:x")]).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_scope")));
-    let (s, _, body) = json(
-        t.post_token_basic(&id, &secret, &[CC, AUD, ("scope", "openid")])
-            .await,
-    )
-    .await;
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &[CC, AUD, ("scope", "openid")]).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_scope")));
 }
 
@@ -116,21 +89,9 @@ async fn audience_comes_from_audience_resource_or_the_default(b: Backend) {
         let (_, c) = t.verify(body["access_token"].as_str().unwrap(), API).await;
         assert_eq!(c["aud"], API);
     }
-    for aud in [
-        "https://unknown.test",
-        "https://api.test/",
-        "HTTPS://api.test",
-    ] {
-        let (s, _, body) = json(
-            t.post_token_basic(&id, &secret, &[CC, ("audience", aud)])
-                .await,
-        )
-        .await;
-        assert_eq!(
-            (s, body["error"].as_str()),
-            (400, Some("invalid_target")),
-            "{aud}"
-        );
+    for aud in ["https://unknown.test", "https://api.test/", "HTTPS://api.test"] {
+        let (s, _, body) = json(t.post_token_basic(&id, &secret, &[CC, ("audience", aud)]).await).await;
+        assert_eq!((s, body["error"].as_str()), (400, Some("invalid_target")), "{aud}");
     }
 }
 
@@ -145,48 +106,24 @@ async fn public_clients_and_clients_without_the_grant_are_unauthorized(b: Backen
     let t = TestApp::spawn(b).await;
     let (pw_id, pw_secret) = t.client(&["password"], "read:x").await;
     let (s, _, body) = json(t.post_token_basic(&pw_id, &pw_secret, &[CC, AUD]).await).await;
-    assert_eq!(
-        (s, body["error"].as_str()),
-        (400, Some("unauthorized_client"))
-    );
+    assert_eq!((s, body["error"].as_str()), (400, Some("unauthorized_client")));
 
-    let req = oauthd::admin::clients::NewClient {
-        name: "spa".into(),
-        public: true,
-        ..Default::default()
-    };
-    let (spa, _) =
-        oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::app::now())
-            .await
-            .unwrap();
+    let req = oauthd::admin::clients::NewClient { name: "spa".into(), public: true, ..Default::default() };
+    let (spa, _) = oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::app::now()).await.unwrap();
     let (s, _, body) = json(t.post_token(&[CC, AUD, ("client_id", &spa.id)]).await).await;
-    assert_eq!(
-        (s, body["error"].as_str()),
-        (400, Some("unauthorized_client"))
-    );
+    assert_eq!((s, body["error"].as_str()), (400, Some("unauthorized_client")));
 }
 
 async fn unknown_disabled_and_wrong_secret_clients_get_the_same_invalid_client(b: Backend) {
     let t = TestApp::spawn(b).await;
     let (id, secret) = t.m2m().await;
     let (disabled, dsecret) = t.m2m().await;
-    t.app
-        .store
-        .set_client_disabled(&disabled, true, 0)
-        .await
-        .unwrap();
+    t.app.store.set_client_disabled(&disabled, true, 0).await.unwrap();
     let mut bodies = Vec::new();
-    for (i, s) in [
-        (id.as_str(), "wrong"),
-        ("nobody", secret.as_str()),
-        (disabled.as_str(), dsecret.as_str()),
-    ] {
+    for (i, s) in [(id.as_str(), "wrong"), ("nobody", secret.as_str()), (disabled.as_str(), dsecret.as_str())] {
         let (status, headers, body) = json(t.post_token_basic(i, s, &[CC, AUD]).await).await;
         assert_eq!(status, 401);
-        assert!(headers["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .starts_with("Basic"));
+        assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"));
         assert_eq!(headers["cache-control"], "no-store");
         bodies.push(body);
     }
@@ -197,32 +134,14 @@ async fn unknown_disabled_and_wrong_secret_clients_get_the_same_invalid_client(b
 async fn disabling_a_client_or_rotating_its_secret_takes_effect_within_the_cache_bound(b: Backend) {
     let t = TestApp::spawn(b).await;
     let (id, secret) = t.m2m().await;
-    assert_eq!(
-        t.post_token_basic(&id, &secret, &[CC, AUD]).await.status(),
-        200
-    );
-    let new_secret = oauthd::admin::clients::rotate_secret(t.app.store.as_ref(), &id, 0)
-        .await
-        .unwrap();
+    assert_eq!(t.post_token_basic(&id, &secret, &[CC, AUD]).await.status(), 200);
+    let new_secret = oauthd::admin::clients::rotate_secret(t.app.store.as_ref(), &id, 0).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(
-        t.post_token_basic(&id, &secret, &[CC, AUD]).await.status(),
-        401
-    );
-    assert_eq!(
-        t.post_token_basic(&id, &new_secret, &[CC, AUD])
-            .await
-            .status(),
-        200
-    );
+    assert_eq!(t.post_token_basic(&id, &secret, &[CC, AUD]).await.status(), 401);
+    assert_eq!(t.post_token_basic(&id, &new_secret, &[CC, AUD]).await.status(), 200);
     t.app.store.set_client_disabled(&id, true, 0).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(
-        t.post_token_basic(&id, &new_secret, &[CC, AUD])
-            .await
-            .status(),
-        401
-    );
+    assert_eq!(t.post_token_basic(&id, &new_secret, &[CC, AUD]).await.status(), 401);
 }
 
 on_both_backends!(

@@ -94,9 +94,7 @@ async fn token_endpoint_errors_follow_rfc6749_section_5_2(b: Backend) {
         Case {
             name: "both auth methods",
             content_type: ct,
-            body: form(&format!(
-                "grant_type=client_credentials&client_secret={secret}"
-            )),
+            body: form(&format!("grant_type=client_credentials&client_secret={secret}")),
             basic: true,
             status: 400,
             error: "invalid_request",
@@ -112,9 +110,7 @@ async fn token_endpoint_errors_follow_rfc6749_section_5_2(b: Backend) {
         Case {
             name: "wrong post secret",
             content_type: ct,
-            body: form(&format!(
-                "grant_type=client_credentials&client_id={id}&client_secret=nope"
-            )),
+            body: form(&format!("grant_type=client_credentials&client_id={id}&client_secret=nope")),
             basic: false,
             status: 401,
             error: "invalid_client",
@@ -130,10 +126,7 @@ async fn token_endpoint_errors_follow_rfc6749_section_5_2(b: Backend) {
         Case {
             name: "body over 64 KiB",
             content_type: ct,
-            body: form(&format!(
-                "grant_type=client_credentials&pad={}",
-                "a".repeat(70_000)
-            )),
+            body: form(&format!("grant_type=client_credentials&pad={}", "a".repeat(70_000))),
             basic: true,
             status: 413,
             error: "invalid_request",
@@ -141,12 +134,7 @@ async fn token_endpoint_errors_follow_rfc6749_section_5_2(b: Backend) {
         Case {
             name: "too many parameters",
             content_type: ct,
-            body: form(
-                &(0..100)
-                    .map(|i| format!("p{i}=1"))
-                    .collect::<Vec<_>>()
-                    .join("&"),
-            ),
+            body: form(&(0..100).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&")),
             basic: true,
             status: 400,
             error: "invalid_request",
@@ -171,14 +159,7 @@ async fn token_endpoint_errors_follow_rfc6749_section_5_2(b: Backend) {
         let (status, headers, body) = json(req.send().await.unwrap()).await;
         assert_eq!(status, c.status, "{}: {body}", c.name);
         assert_eq!(headers["cache-control"], "no-store", "{}", c.name);
-        assert!(
-            headers["content-type"]
-                .to_str()
-                .unwrap()
-                .starts_with("application/json"),
-            "{}",
-            c.name
-        );
+        assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"), "{}", c.name);
         if c.status != 200 {
             assert_eq!(body["error"], c.error, "{}", c.name);
             assert!(body["error_description"].is_string(), "{}", c.name);
@@ -199,24 +180,11 @@ async fn invalid_client_via_basic_is_401_with_www_authenticate(b: Backend) {
             .await
             .unwrap();
         let (status, headers, body) = json(r).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (401, Some("invalid_client")),
-            "{header}"
-        );
-        assert!(
-            headers["www-authenticate"]
-                .to_str()
-                .unwrap()
-                .starts_with("Basic"),
-            "{header}"
-        );
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{header}");
+        assert!(headers["www-authenticate"].to_str().unwrap().starts_with("Basic"), "{header}");
     }
-    let (status, headers, _) = json(
-        t.post_token_basic(&id, "wrong", &[("grant_type", "client_credentials")])
-            .await,
-    )
-    .await;
+    let (status, headers, _) =
+        json(t.post_token_basic(&id, "wrong", &[("grant_type", "client_credentials")]).await).await;
     assert_eq!(status, 401);
     assert!(headers.contains_key("www-authenticate"));
 }
@@ -271,6 +239,17 @@ down! {
     revoke_refresh_family(&str, i64) -> Result<()>;
     revoke_user_refresh_tokens(&str, i64) -> Result<()>;
     revoke_client_refresh_tokens(&str, i64) -> Result<()>;
+    all_allowed_origins() -> Result<Vec<String>>;
+    insert_code(&AuthCode) -> Result<()>;
+    find_code(&str) -> Result<Option<AuthCode>>;
+    redeem_code(&str, i64, &Redemption<'_>) -> Result<bool>;
+    revoke_code_tokens(&str, i64) -> Result<()>;
+    is_jti_revoked(&str) -> Result<bool>;
+    insert_session(&Session) -> Result<()>;
+    get_session(&str) -> Result<Option<Session>>;
+    delete_session(&str) -> Result<()>;
+    get_consent(&str, &str) -> Result<Option<String>>;
+    upsert_consent(&str, &str, &str, i64) -> Result<()>;
 }
 
 async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b: Backend) {
@@ -284,50 +263,31 @@ async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b:
         clients: oauthd::app::ClientCache::new(std::time::Duration::from_secs(1)),
         passwords: t.app.passwords.clone(),
         ip_failures: oauthd::throttle::Throttle::new(100, 60),
+        pages: oauthd::http::Pages::new().unwrap(),
+        origins: Default::default(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/token", listener.local_addr().unwrap());
     tokio::spawn(oauthd::serve(listener, Arc::new(state)));
-    let forms: [&[(&str, &str)]; 3] = [
+    let forms: [&[(&str, &str)]; 4] = [
         &[("grant_type", "client_credentials"), ("audience", API)],
-        &[
-            ("grant_type", "password"),
-            ("username", "u"),
-            ("password", "p"),
-        ],
+        &[("grant_type", "password"), ("username", "u"), ("password", "p")],
         &[("grant_type", "refresh_token"), ("refresh_token", "x")],
+        &[("grant_type", "authorization_code"), ("code", "x"), ("redirect_uri", "https://x.test/cb")],
     ];
     for f in forms {
-        let r = t
-            .http
-            .post(&url)
-            .basic_auth(&id, Some(&secret))
-            .form(f)
-            .send()
-            .await
-            .unwrap();
+        let r = t.http.post(&url).basic_auth(&id, Some(&secret)).form(f).send().await.unwrap();
         let (status, headers, body) = json(r).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (503, Some("temporarily_unavailable")),
-            "{f:?}"
-        );
+        assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{f:?}");
         assert_eq!(headers["cache-control"], "no-store");
     }
-    let ready = t
-        .http
-        .get(url.replace("/token", "/readyz"))
-        .send()
-        .await
-        .unwrap();
+    let ready = t.http.get(url.replace("/token", "/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), 503);
-    let alive = t
-        .http
-        .get(url.replace("/token", "/healthz"))
-        .send()
-        .await
-        .unwrap();
+    let alive = t.http.get(url.replace("/token", "/healthz")).send().await.unwrap();
     assert_eq!(alive.status(), 200);
+    let page = t.http.get(url.replace("/token", "/authorize?client_id=x")).send().await.unwrap();
+    assert_eq!(page.status(), 503, "/authorize shows a 503 page");
+    assert!(page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
 }
 
 on_both_backends!(

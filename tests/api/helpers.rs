@@ -37,8 +37,7 @@ macro_rules! on_both_backends {
 pub const API: &str = "https://api.test";
 
 pub fn pg_base_url() -> String {
-    std::env::var("OAUTHD_TEST_PG_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+    std::env::var("OAUTHD_TEST_PG_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
 }
 
 /// A fresh, empty database URL for `backend`.
@@ -50,13 +49,8 @@ pub async fn fresh_database(backend: Backend) -> String {
             let base = pg_base_url();
             let mut conn = sqlx::PgConnection::connect(&format!("{base}/postgres"))
                 .await
-                .unwrap_or_else(|e| {
-                    panic!("PostgreSQL tests need a server at {base} (set OAUTHD_TEST_PG_URL): {e}")
-                });
-            sqlx::query(&format!("create database {name}"))
-                .execute(&mut conn)
-                .await
-                .expect("create database");
+                .unwrap_or_else(|e| panic!("PostgreSQL tests need a server at {base} (set OAUTHD_TEST_PG_URL): {e}"));
+            sqlx::query(&format!("create database {name}")).execute(&mut conn).await.expect("create database");
             format!("{base}/{name}")
         }
     }
@@ -87,26 +81,18 @@ impl TestApp {
 
     pub async fn spawn_with(backend: Backend, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let url = fresh_database(backend).await;
-        Self::spawn_on(backend, url, tweak).await
+        Self::spawn_on(url, tweak).await
     }
 
     /// Starts an instance on an existing database (for several instances on one database).
-    pub async fn spawn_on(
-        backend: Backend,
-        url: String,
-        tweak: impl FnOnce(&mut Settings),
-    ) -> TestApp {
+    pub async fn spawn_on(url: String, tweak: impl FnOnce(&mut Settings)) -> TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let mut settings = test_settings(url, addr);
         tweak(&mut settings);
         let app = AppState::init(settings).await.expect("app starts");
         tokio::spawn(oauthd::serve(listener, app.clone()));
-        TestApp {
-            base: format!("http://{addr}"),
-            app,
-            http: reqwest::Client::new(),
-        }
+        TestApp { base: format!("http://{addr}"), app, http: reqwest::Client::new() }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -114,36 +100,18 @@ impl TestApp {
     }
 
     pub async fn post_token(&self, form: &[(&str, &str)]) -> reqwest::Response {
-        self.http
-            .post(self.url("/token"))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+        self.http.post(self.url("/token")).form(form).send().await.unwrap()
     }
 
-    pub async fn post_token_basic(
-        &self,
-        id: &str,
-        secret: &str,
-        form: &[(&str, &str)],
-    ) -> reqwest::Response {
-        self.http
-            .post(self.url("/token"))
-            .basic_auth(id, Some(secret))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+    pub async fn post_token_basic(&self, id: &str, secret: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.http.post(self.url("/token")).basic_auth(id, Some(secret)).form(form).send().await.unwrap()
     }
 
     /// Registers `API` with `scopes` if needed.
     pub async fn api(&self, scopes: &str) {
         let store = self.app.store.as_ref();
         if store.get_api(API).await.unwrap().is_none() {
-            admin::create_api(store, API, None, scopes, now())
-                .await
-                .unwrap();
+            admin::create_api(store, API, None, scopes, now()).await.unwrap();
         }
     }
 
@@ -157,9 +125,7 @@ impl TestApp {
             api: Some(API.into()),
             ..Default::default()
         };
-        let (c, secret) = admin::clients::create(self.app.store.as_ref(), req, None, now())
-            .await
-            .unwrap();
+        let (c, secret) = admin::clients::create(self.app.store.as_ref(), req, None, now()).await.unwrap();
         (c.id, secret.unwrap_or_default())
     }
 
@@ -183,14 +149,7 @@ impl TestApp {
     }
 
     pub async fn jwks(&self) -> JwkSet {
-        self.http
-            .get(self.url("/.well-known/jwks.json"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap()
+        self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
     }
 
     /// Verifies `token` against the published JWKS the way a resource server would, and
@@ -198,22 +157,15 @@ impl TestApp {
     pub async fn verify(&self, token: &str, audience: &str) -> (String, Value) {
         let header = jsonwebtoken::decode_header(token).expect("header");
         let jwks = self.jwks().await;
-        let jwk = jwks
-            .find(header.kid.as_deref().expect("kid"))
-            .expect("kid is published");
-        let alg = Algorithm::from_str(
-            &serde_json::to_value(jwk.common.key_algorithm)
-                .unwrap()
-                .as_str()
-                .unwrap()
-                .to_string(),
-        )
-        .unwrap();
+        let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid is published");
+        let alg =
+            Algorithm::from_str(&serde_json::to_value(jwk.common.key_algorithm).unwrap().as_str().unwrap().to_string())
+                .unwrap();
         let mut v = Validation::new(alg);
         v.set_audience(&[audience]);
         v.set_issuer(&[&self.base]);
-        let data = jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v)
-            .expect("token verifies");
+        let data =
+            jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v).expect("token verifies");
         (header.typ.unwrap_or_default(), data.claims)
     }
 }

@@ -1,7 +1,10 @@
 //! One integration binary: every test drives a real server over HTTP, on SQLite and PostgreSQL.
 
+mod browser;
 mod helpers;
 
+mod authorization_code;
+mod authorize;
 mod cli;
 mod client_credentials;
 mod errors;

@@ -32,14 +32,8 @@ async fn openid_adds_an_id_token_for_the_client(b: Backend) {
     assert!(c["auth_time"].is_i64() && c["iat"].is_i64() && c["exp"].is_i64());
     assert_eq!(c["email"], "hana@example.com");
     assert_eq!(c["email_verified"], false);
-    assert_eq!(
-        c["at_hash"],
-        oauthd::jwt::mint::at_hash(body["access_token"].as_str().unwrap())
-    );
-    assert!(
-        c.get("preferred_username").is_none(),
-        "profile was not requested"
-    );
+    assert_eq!(c["at_hash"], oauthd::jwt::mint::at_hash(body["access_token"].as_str().unwrap()));
+    assert!(c.get("preferred_username").is_none(), "profile was not requested");
 }
 
 async fn no_openid_means_no_id_token(b: Backend) {
@@ -53,11 +47,7 @@ async fn userinfo_returns_the_claims_the_scopes_allow(b: Backend) {
     let body = login(&t, "openid profile read:x").await;
     let at = body["access_token"].as_str().unwrap();
     for post in [false, true] {
-        let req = if post {
-            t.http.post(t.url("/userinfo"))
-        } else {
-            t.http.get(t.url("/userinfo"))
-        };
+        let req = if post { t.http.post(t.url("/userinfo")) } else { t.http.get(t.url("/userinfo")) };
         let (s, h, info) = json(req.bearer_auth(at).send().await.unwrap()).await;
         assert_eq!(s, 200, "{info}");
         assert_eq!(h["cache-control"], "no-store");
@@ -72,45 +62,20 @@ async fn userinfo_rejects_bad_tokens_with_rfc6750_challenges(b: Backend) {
     let body = login(&t, "read:x").await;
     let r = t.http.get(t.url("/userinfo")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    assert!(r.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .starts_with("Bearer"));
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
 
     let at = body["access_token"].as_str().unwrap();
     let mut tampered = at.to_string();
     tampered.pop();
     tampered.push(if at.ends_with('A') { 'B' } else { 'A' });
-    for bad in [
-        "garbage",
-        tampered.as_str(),
-        body["id_token"].as_str().unwrap_or("x.y.z"),
-    ] {
-        let r = t
-            .http
-            .get(t.url("/userinfo"))
-            .bearer_auth(bad)
-            .send()
-            .await
-            .unwrap();
+    for bad in ["garbage", tampered.as_str(), body["id_token"].as_str().unwrap_or("x.y.z")] {
+        let r = t.http.get(t.url("/userinfo")).bearer_auth(bad).send().await.unwrap();
         assert_eq!(r.status(), 401, "{bad}");
-        assert!(r.headers()["www-authenticate"]
-            .to_str()
-            .unwrap()
-            .contains("error=\"invalid_token\""));
+        assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("error=\"invalid_token\""));
     }
-    let r = t
-        .http
-        .get(t.url("/userinfo"))
-        .bearer_auth(at)
-        .send()
-        .await
-        .unwrap();
+    let r = t.http.get(t.url("/userinfo")).bearer_auth(at).send().await.unwrap();
     assert_eq!(r.status(), 403, "no openid scope");
-    assert!(r.headers()["www-authenticate"]
-        .to_str()
-        .unwrap()
-        .contains("insufficient_scope"));
+    assert!(r.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
 }
 
 on_both_backends!(

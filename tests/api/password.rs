@@ -6,13 +6,7 @@ use crate::helpers::{json, Backend, TestApp, API};
 use crate::on_both_backends;
 
 fn pw_form<'a>(user: &'a str, pass: &'a str, scope: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![
-        ("grant_type", "password"),
-        ("username", user),
-        ("password", pass),
-        ("audience", API),
-        ("scope", scope),
-    ]
+    vec![("grant_type", "password"), ("username", user), ("password", pass), ("audience", API), ("scope", scope)]
 }
 
 async fn password_grant_token_is_about_the_user_not_the_client(b: Backend) {
@@ -20,17 +14,10 @@ async fn password_grant_token_is_about_the_user_not_the_client(b: Backend) {
     let (id, secret) = t.client(&["password"], "read:x").await;
     let user = t.user("Alice", "correct horse").await;
     // Usernames compare case-insensitively.
-    let (s, h, body) = json(
-        t.post_token_basic(&id, &secret, &pw_form("alice", "correct horse", "read:x"))
-            .await,
-    )
-    .await;
+    let (s, h, body) = json(t.post_token_basic(&id, &secret, &pw_form("alice", "correct horse", "read:x")).await).await;
     assert_eq!(s, 200, "{body}");
     assert_eq!(h["cache-control"], "no-store");
-    assert!(
-        body.get("refresh_token").is_none(),
-        "no offline_access, no refresh token"
-    );
+    assert!(body.get("refresh_token").is_none(), "no offline_access, no refresh token");
     let (typ, c) = t.verify(body["access_token"].as_str().unwrap(), API).await;
     assert_eq!(typ, "at+jwt");
     assert!(user.id.starts_with("local|"));
@@ -46,22 +33,10 @@ async fn wrong_password_unknown_user_and_disabled_user_fail_identically(b: Backe
     let (id, secret) = t.client(&["password"], "read:x").await;
     t.user("bob", "right password").await;
     let carol = t.user("carol", "right password").await;
-    t.app
-        .store
-        .set_user_disabled(&carol.id, true, 0)
-        .await
-        .unwrap();
+    t.app.store.set_user_disabled(&carol.id, true, 0).await.unwrap();
     let mut seen = Vec::new();
-    for (u, p) in [
-        ("bob", "wrong"),
-        ("nobody", "right password"),
-        ("carol", "right password"),
-    ] {
-        let (s, _, body) = json(
-            t.post_token_basic(&id, &secret, &pw_form(u, p, "read:x"))
-                .await,
-        )
-        .await;
+    for (u, p) in [("bob", "wrong"), ("nobody", "right password"), ("carol", "right password")] {
+        let (s, _, body) = json(t.post_token_basic(&id, &secret, &pw_form(u, p, "read:x")).await).await;
         seen.push((s, body));
     }
     assert_eq!(seen[0].0, 400);
@@ -79,36 +54,11 @@ async fn parallel_wrong_guesses_lock_the_account_and_only_that_account(b: Backen
     for r in join_all(guesses).await {
         assert_eq!(r.status(), 400);
     }
-    let user = t
-        .app
-        .store
-        .find_user_by_username("victim")
-        .await
-        .unwrap()
-        .unwrap();
-    assert!(
-        user.locked_until > oauthd::app::now(),
-        "locked after 50 parallel failures"
-    );
-    let (s, _, body) = json(
-        t.post_token_basic(&id, &secret, &pw_form("victim", "the real one", "read:x"))
-            .await,
-    )
-    .await;
-    assert_eq!(
-        (s, body["error"].as_str()),
-        (400, Some("invalid_grant")),
-        "locked even for the right password"
-    );
-    let (s, _, _) = json(
-        t.post_token_basic(
-            &id,
-            &secret,
-            &pw_form("bystander", "the real one", "read:x"),
-        )
-        .await,
-    )
-    .await;
+    let user = t.app.store.find_user_by_username("victim").await.unwrap().unwrap();
+    assert!(user.locked_until > oauthd::app::now(), "locked after 50 parallel failures");
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &pw_form("victim", "the real one", "read:x")).await).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "locked even for the right password");
+    let (s, _, _) = json(t.post_token_basic(&id, &secret, &pw_form("bystander", "the real one", "read:x")).await).await;
     assert_eq!(s, 200, "another user is unaffected");
 }
 
@@ -117,10 +67,7 @@ async fn at_most_the_threshold_of_parallel_guesses_is_ever_checked(b: Backend) {
     let t = TestApp::spawn_with(b, |s| s.lockout_threshold = 5).await;
     let (id, secret) = t.client(&["password"], "read:x").await;
     t.user("dave", "pw-dave").await;
-    let (wrong, right) = (
-        pw_form("dave", "nope", "read:x"),
-        pw_form("dave", "pw-dave", "read:x"),
-    );
+    let (wrong, right) = (pw_form("dave", "nope", "read:x"), pw_form("dave", "pw-dave", "read:x"));
     join_all((0..5).map(|_| t.post_token_basic(&id, &secret, &wrong))).await;
     let right = (0..30).map(|_| t.post_token_basic(&id, &secret, &right));
     assert!(join_all(right).await.iter().all(|r| r.status() == 400));
@@ -130,18 +77,9 @@ async fn too_many_failures_from_one_address_get_429_with_retry_after(b: Backend)
     let t = TestApp::spawn_with(b, |s| s.ip_failure_limit = 3).await;
     let (id, secret) = t.client(&["password"], "read:x").await;
     for _ in 0..3 {
-        assert_eq!(
-            t.post_token_basic(&id, &secret, &pw_form("x", "y", "read:x"))
-                .await
-                .status(),
-            400
-        );
+        assert_eq!(t.post_token_basic(&id, &secret, &pw_form("x", "y", "read:x")).await.status(), 400);
     }
-    let (s, h, body) = json(
-        t.post_token_basic(&id, &secret, &pw_form("x", "y", "read:x"))
-            .await,
-    )
-    .await;
+    let (s, h, body) = json(t.post_token_basic(&id, &secret, &pw_form("x", "y", "read:x")).await).await;
     assert_eq!(s, 429, "{body}");
     assert!(h["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
 }
@@ -150,38 +88,16 @@ async fn the_password_grant_is_off_unless_granted_and_rejects_huge_passwords(b: 
     let t = TestApp::spawn(b).await;
     let (m2m, m2m_secret) = t.m2m().await;
     t.user("erin", "pw").await;
-    let (s, _, body) = json(
-        t.post_token_basic(&m2m, &m2m_secret, &pw_form("erin", "pw", "read:x"))
-            .await,
-    )
-    .await;
-    assert_eq!(
-        (s, body["error"].as_str()),
-        (400, Some("unauthorized_client"))
-    );
+    let (s, _, body) = json(t.post_token_basic(&m2m, &m2m_secret, &pw_form("erin", "pw", "read:x")).await).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("unauthorized_client")));
     let (id, secret) = t.client(&["password"], "read:x").await;
     let huge = "x".repeat(5000);
-    let (s, _, body) = json(
-        t.post_token_basic(&id, &secret, &pw_form("erin", &huge, "read:x"))
-            .await,
-    )
-    .await;
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &pw_form("erin", &huge, "read:x")).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
-    let (s, _, body) = json(
-        t.post_token_basic(&id, &secret, &pw_form("erin", "pw", "write:x"))
-            .await,
-    )
-    .await;
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &pw_form("erin", "pw", "write:x")).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_scope")));
-    let (s, _, body) = json(
-        t.post_token_basic(
-            &id,
-            &secret,
-            &[("grant_type", "password"), ("username", "erin")],
-        )
-        .await,
-    )
-    .await;
+    let (s, _, body) =
+        json(t.post_token_basic(&id, &secret, &[("grant_type", "password"), ("username", "erin")]).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_request")));
 }
 

@@ -14,9 +14,7 @@ struct Ctx {
 
 async fn setup(b: Backend) -> (Ctx, Value) {
     let t = TestApp::spawn(b).await;
-    let (id, secret) = t
-        .client(&["password", "refresh_token"], "read:x write:x")
-        .await;
+    let (id, secret) = t.client(&["password", "refresh_token"], "read:x write:x").await;
     t.user("frank", "pw-frank").await;
     let form = [
         ("grant_type", "password"),
@@ -27,10 +25,7 @@ async fn setup(b: Backend) -> (Ctx, Value) {
     ];
     let (s, _, body) = json(t.post_token_basic(&id, &secret, &form).await).await;
     assert_eq!(s, 200, "{body}");
-    assert!(
-        body["refresh_token"].as_str().unwrap().len() >= 43,
-        "at least 256 bits"
-    );
+    assert!(body["refresh_token"].as_str().unwrap().len() >= 43, "at least 256 bits");
     (Ctx { t, id, secret }, body)
 }
 
@@ -54,12 +49,8 @@ async fn refresh_rotates_and_keeps_the_subject_and_grant_type(b: Backend) {
     let (s, second) = c.refresh(&rt(&first), None).await;
     assert_eq!(s, 200, "{second}");
     assert_ne!(rt(&first), rt(&second));
-    let (_, a) =
-        c.t.verify(first["access_token"].as_str().unwrap(), API)
-            .await;
-    let (_, b2) =
-        c.t.verify(second["access_token"].as_str().unwrap(), API)
-            .await;
+    let (_, a) = c.t.verify(first["access_token"].as_str().unwrap(), API).await;
+    let (_, b2) = c.t.verify(second["access_token"].as_str().unwrap(), API).await;
     assert_eq!(a["sub"], b2["sub"]);
     assert_eq!(b2["gty"], "password");
     assert_eq!(second["scope"], "openid read:x write:x offline_access");
@@ -81,9 +72,7 @@ async fn two_concurrent_refreshes_with_one_token_let_exactly_one_succeed(b: Back
     let results = join_all((0..2).map(|_| c.refresh(&token, None))).await;
     let ok = results.iter().filter(|(s, _)| *s == 200).count();
     assert_eq!(ok, 1, "{results:?}");
-    assert!(results
-        .iter()
-        .any(|(s, b)| *s == 400 && b["error"] == "invalid_grant"));
+    assert!(results.iter().any(|(s, b)| *s == 400 && b["error"] == "invalid_grant"));
 }
 
 async fn a_narrower_scope_is_allowed_and_a_wider_one_is_invalid_scope(b: Backend) {
@@ -104,15 +93,7 @@ async fn a_narrower_scope_is_allowed_and_a_wider_one_is_invalid_scope(b: Backend
 async fn a_password_change_revokes_the_users_refresh_tokens(b: Backend) {
     let (c, first) = setup(b).await;
     let store = c.t.app.store.as_ref();
-    oauthd::admin::users::set_password(
-        store,
-        &c.t.app.passwords,
-        "frank",
-        "new-pw",
-        oauthd::app::now(),
-    )
-    .await
-    .unwrap();
+    oauthd::admin::users::set_password(store, &c.t.app.passwords, "frank", "new-pw", oauthd::app::now()).await.unwrap();
     let (s, _) = c.refresh(&rt(&first), None).await;
     assert_eq!(s, 400);
 }
@@ -120,39 +101,22 @@ async fn a_password_change_revokes_the_users_refresh_tokens(b: Backend) {
 async fn disabling_the_user_or_deleting_the_client_revokes_refresh_tokens(b: Backend) {
     let (c, first) = setup(b).await;
     let store = c.t.app.store.as_ref();
-    oauthd::admin::users::set_disabled(store, "frank", true, oauthd::app::now())
-        .await
-        .unwrap();
+    oauthd::admin::users::set_disabled(store, "frank", true, oauthd::app::now()).await.unwrap();
     assert_eq!(c.refresh(&rt(&first), None).await.0, 400);
 
     let (c, first) = setup(b).await;
-    oauthd::admin::clients::delete(c.t.app.store.as_ref(), &c.id, oauthd::app::now())
-        .await
-        .unwrap();
-    let rec =
-        c.t.app
-            .store
-            .find_refresh_token(&oauthd::oauth::secret::digest(&rt(&first)))
-            .await
-            .unwrap()
-            .unwrap();
+    oauthd::admin::clients::delete(c.t.app.store.as_ref(), &c.id, oauthd::app::now()).await.unwrap();
+    let rec = c.t.app.store.find_refresh_token(&oauthd::oauth::secret::digest(&rt(&first))).await.unwrap().unwrap();
     assert!(rec.family_revoked);
 }
 
 async fn a_refresh_token_presented_by_another_client_is_invalid_grant(b: Backend) {
     let (c, first) = setup(b).await;
     let (other, other_secret) = c.t.client(&["refresh_token"], "read:x").await;
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", first["refresh_token"].as_str().unwrap()),
-    ];
+    let form = [("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())];
     let (s, _, body) = json(c.t.post_token_basic(&other, &other_secret, &form).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
-    assert_eq!(
-        c.refresh(&rt(&first), None).await.0,
-        200,
-        "the owner's token was not burned"
-    );
+    assert_eq!(c.refresh(&rt(&first), None).await.0, 200, "the owner's token was not burned");
 }
 
 async fn expired_refresh_tokens_are_invalid_grant(b: Backend) {
@@ -168,39 +132,23 @@ async fn expired_refresh_tokens_are_invalid_grant(b: Backend) {
     ];
     let (_, _, body) = json(t.post_token_basic(&id, &secret, &form).await).await;
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    let form = [
-        ("grant_type", "refresh_token"),
-        ("refresh_token", body["refresh_token"].as_str().unwrap()),
-    ];
+    let form = [("grant_type", "refresh_token"), ("refresh_token", body["refresh_token"].as_str().unwrap())];
     let (s, _, body) = json(t.post_token_basic(&id, &secret, &form).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
 }
 
 async fn client_credentials_never_gets_a_refresh_token(b: Backend) {
     let t = TestApp::spawn(b).await;
-    let (id, secret) = t
-        .client(&["client_credentials", "refresh_token"], "read:x")
-        .await;
-    let (s, _, body) = json(
-        t.post_token_basic(
-            &id,
-            &secret,
-            &[("grant_type", "client_credentials"), ("audience", API)],
-        )
-        .await,
-    )
-    .await;
+    let (id, secret) = t.client(&["client_credentials", "refresh_token"], "read:x").await;
+    let (s, _, body) =
+        json(t.post_token_basic(&id, &secret, &[("grant_type", "client_credentials"), ("audience", API)]).await).await;
     assert_eq!(s, 200);
     assert!(body.get("refresh_token").is_none());
     let (s, _, body) = json(
         t.post_token_basic(
             &id,
             &secret,
-            &[
-                ("grant_type", "client_credentials"),
-                ("audience", API),
-                ("scope", "offline_access"),
-            ],
+            &[("grant_type", "client_credentials"), ("audience", API), ("scope", "offline_access")],
         )
         .await,
     )

@@ -1,0 +1,78 @@
+//! `grant_type=authorization_code`, RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6) and the
+//! RFC 9700 §4.8.2 downgrade check. A code is redeemed once; a second try revokes what the
+//! first one issued (§4.1.2).
+
+use super::issue::{mint, new_family, response, wants_refresh};
+use super::{Ctx, Subject, TokenResponse};
+use crate::error::TokenError;
+use crate::oauth::{pkce, secret};
+use crate::store::{AuthCode, Redemption};
+
+pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
+    let app = ctx.app;
+    let code = ctx.form.require("code")?;
+    let verifier = ctx.form.get("code_verifier");
+    if verifier.is_some_and(|v| !pkce::is_valid_verifier(v)) {
+        return Err(TokenError::request("code_verifier must be 43-128 unreserved characters"));
+    }
+    let hash = secret::digest(code);
+    let rec = app.store.find_code(&hash).await?.ok_or_else(|| TokenError::grant("authorization code is invalid"))?;
+    if rec.used_at.is_some() {
+        return Err(reused(ctx, &hash).await);
+    }
+    check(ctx, &rec, verifier)?;
+    let user = app.store.get_user(&rec.user_id).await?.filter(|u| !u.disabled);
+    let user = user.ok_or_else(|| TokenError::grant("the user is no longer active"))?;
+
+    let subject = Subject {
+        sub: &user.id,
+        user: Some(&user),
+        gty: "authorization-code",
+        auth_time: Some(rec.auth_time),
+        nonce: rec.nonce.as_deref(),
+    };
+    let minted = mint(ctx, &subject, &rec.audience, &rec.scope)?;
+    let refresh = wants_refresh(ctx, &rec.scope)
+        .then(|| new_family(ctx, &user.id, &rec.audience, &rec.scope, subject.gty, rec.auth_time));
+    let redemption =
+        Redemption { access_jti: &minted.jti, access_exp: minted.exp, refresh: refresh.as_ref().map(|r| &r.1) };
+    if !app.store.redeem_code(&hash, ctx.now, &redemption).await? {
+        return Err(reused(ctx, &hash).await);
+    }
+    Ok(response(ctx, minted, rec.scope.clone(), refresh.map(|r| r.0)))
+}
+
+fn check(ctx: &Ctx<'_>, rec: &AuthCode, verifier: Option<&str>) -> Result<(), TokenError> {
+    if rec.client_id != ctx.client.id() {
+        return Err(TokenError::grant("authorization code was issued to another client"));
+    }
+    if rec.expires_at <= ctx.now {
+        return Err(TokenError::grant("authorization code has expired"));
+    }
+    let given = ctx.form.get("redirect_uri");
+    if (rec.redirect_uri_given || given.is_some()) && given != Some(rec.redirect_uri.as_str()) {
+        return Err(TokenError::grant("redirect_uri does not match the authorization request"));
+    }
+    match (rec.code_challenge.as_deref(), verifier) {
+        (Some(challenge), Some(v)) if pkce::verify(v, challenge) => Ok(()),
+        (Some(_), Some(_)) => Err(TokenError::grant("code_verifier does not match the code_challenge")),
+        (Some(_), None) => Err(TokenError::grant("code_verifier is required")),
+        (None, Some(_)) => {
+            Err(TokenError::grant("code_verifier sent but the authorization request had no code_challenge"))
+        }
+        (None, None) if ctx.client.entry.client.public => Err(TokenError::grant("PKCE is required for public clients")),
+        (None, None) => Ok(()),
+    }
+}
+
+async fn reused(ctx: &Ctx<'_>, hash: &str) -> TokenError {
+    tracing::warn!(
+        event = "code_reuse",
+        client_id = ctx.client.id(),
+        "authorization code reused; issued tokens revoked"
+    );
+    match ctx.app.store.revoke_code_tokens(hash, ctx.now).await {
+        Ok(()) => TokenError::grant("authorization code was already used"),
+        Err(e) => e.into(),
+    }
+}

@@ -1,0 +1,180 @@
+//! Validating an authorization request, RFC 6749 §4.1.1 and §4.1.2.1, OIDC Core §3.1.2.1.
+//! Errors about the client or redirect URI are shown as a page; all others go back to the
+//! client with `error`, `state` and `iss` (RFC 9207).
+
+use std::sync::Arc;
+
+use crate::app::{AppState, ClientEntry};
+use crate::error::TokenError;
+use crate::grants::resolve_target;
+use crate::http::extract::Form;
+use crate::oauth::{pkce, redirect_uri};
+use crate::store::StoreError;
+
+/// Parameters carried through the login and consent forms, in this order.
+pub const CARRIED: [&str; 12] = [
+    "response_type",
+    "client_id",
+    "redirect_uri",
+    "scope",
+    "state",
+    "nonce",
+    "code_challenge",
+    "code_challenge_method",
+    "audience",
+    "resource",
+    "prompt",
+    "max_age",
+];
+
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Prompt {
+    pub none: bool,
+    pub login: bool,
+    pub consent: bool,
+}
+
+pub struct AuthzRequest {
+    pub client: Arc<ClientEntry>,
+    pub redirect_uri: String,
+    pub redirect_given: bool,
+    pub state: Option<String>,
+    pub scope: String,
+    pub audience: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub prompt: Prompt,
+    pub max_age: Option<i64>,
+    pub login_hint: Option<String>,
+    /// The known parameters as received, to re-send through our own forms.
+    pub params: Vec<(String, String)>,
+}
+
+pub enum AuthzError {
+    /// Never redirect: unknown client, bad redirect URI (§4.1.2.1).
+    Page(String),
+    /// Redirect back with an error code.
+    Redirect {
+        redirect_uri: String,
+        state: Option<String>,
+        error: &'static str,
+        description: String,
+    },
+    Unavailable,
+}
+
+impl From<StoreError> for AuthzError {
+    fn from(e: StoreError) -> Self {
+        tracing::warn!(error = %e, "storage error on /authorize");
+        AuthzError::Unavailable
+    }
+}
+
+pub async fn validate(app: &AppState, form: &Form) -> Result<AuthzRequest, AuthzError> {
+    let client_id = form.get("client_id").ok_or_else(|| AuthzError::Page("The request has no client_id.".into()))?;
+    let client = app.client(client_id).await?.filter(|c| !c.client.disabled);
+    let client = client.ok_or_else(|| AuthzError::Page("The application is unknown or disabled.".into()))?;
+    let registered: Vec<&str> = client.client.redirect_uris.split(' ').filter(|s| !s.is_empty()).collect();
+    let (redirect_uri, redirect_given) = match form.get("redirect_uri") {
+        Some(given) if redirect_uri::matches(registered.iter().copied(), given) => (given.to_string(), true),
+        Some(_) => return Err(AuthzError::Page("The redirect_uri is not registered for this application.".into())),
+        None if registered.len() == 1 => (registered[0].to_string(), false),
+        None => {
+            return Err(AuthzError::Page("The request has no redirect_uri, and the application has several.".into()))
+        }
+    };
+    let state = form.get("state").map(str::to_string);
+    let fail = |error: &'static str, description: &str| AuthzError::Redirect {
+        redirect_uri: redirect_uri.clone(),
+        state: state.clone(),
+        error,
+        description: description.to_string(),
+    };
+    match form.get("response_type") {
+        Some("code") => {}
+        Some(_) => return Err(fail("unsupported_response_type", "only response_type=code is supported")),
+        None => return Err(fail("invalid_request", "response_type is required")),
+    }
+    if !client.client.allows_grant("authorization_code") {
+        return Err(fail("unauthorized_client", "the client may not use the authorization code flow"));
+    }
+    let code_challenge = pkce_challenge(app, &client, form).map_err(|d| fail("invalid_request", d))?;
+    let prompt = parse_prompt(form.get("prompt")).map_err(|d| fail("invalid_request", d))?;
+    let max_age = match form.get("max_age") {
+        None => None,
+        Some(v) => Some(
+            v.parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer"))?,
+        ),
+    };
+    let (audience, scope) = resolve_target(&app.settings, &client, form, true).map_err(|e| match e {
+        TokenError::InvalidScope(d) => fail("invalid_scope", &d),
+        TokenError::InvalidTarget(d) => fail("invalid_target", &d),
+        other => fail("invalid_request", &other.to_string()),
+    })?;
+    let params = CARRIED.iter().filter_map(|k| form.get(k).map(|v| (k.to_string(), v.to_string()))).collect();
+    Ok(AuthzRequest {
+        client,
+        redirect_uri,
+        redirect_given,
+        state,
+        scope,
+        audience,
+        nonce: form.get("nonce").map(str::to_string),
+        code_challenge,
+        prompt,
+        max_age,
+        login_hint: form.get("login_hint").map(str::to_string),
+        params,
+    })
+}
+
+/// RFC 7636 with S256 only. Required for public clients, and for all clients unless relaxed.
+fn pkce_challenge(app: &AppState, client: &ClientEntry, form: &Form) -> Result<Option<String>, &'static str> {
+    match (form.get("code_challenge"), form.get("code_challenge_method")) {
+        (Some(_), Some("plain")) | (Some(_), None) => Err("code_challenge_method must be S256 (plain is not allowed)"),
+        (Some(_), Some(m)) if m != "S256" => Err("code_challenge_method must be S256"),
+        (Some(c), Some(_)) if !pkce::is_valid_challenge(c) => {
+            Err("code_challenge must be a base64url SHA-256 (43 characters)")
+        }
+        (Some(c), Some(_)) => Ok(Some(c.to_string())),
+        (None, Some(_)) => Err("code_challenge_method given without code_challenge"),
+        (None, None) if client.client.public || app.settings.pkce_required => {
+            Err("code_challenge (PKCE, S256) is required")
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+fn parse_prompt(p: Option<&str>) -> Result<Prompt, &'static str> {
+    let mut out = Prompt::default();
+    for v in p.unwrap_or("").split(' ').filter(|s| !s.is_empty()) {
+        match v {
+            "none" => out.none = true,
+            "login" => out.login = true,
+            "consent" => out.consent = true,
+            "select_account" => {}
+            _ => return Err("unsupported prompt value"),
+        }
+    }
+    if out.none && (out.login || out.consent) {
+        return Err("prompt=none cannot be combined with other values");
+    }
+    Ok(out)
+}
+
+/// `redirect_uri` with the response parameters and `iss` appended (RFC 9207 §2).
+pub fn response_uri(redirect_uri: &str, issuer: &str, pairs: &[(&str, &str)], state: Option<&str>) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        ser.append_pair(k, v);
+    }
+    if let Some(s) = state {
+        ser.append_pair("state", s);
+    }
+    ser.append_pair("iss", issuer);
+    let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+    format!("{redirect_uri}{sep}{}", ser.finish())
+}
