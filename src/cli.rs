@@ -39,6 +39,19 @@ pub enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCmd),
+    /// Explain tokens.
+    #[command(subcommand)]
+    Token(TokenCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Verify a token against this server's keys and explain it.
+    Inspect {
+        token: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -196,6 +209,23 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Api(c) => api(&*open(&settings).await?, c).await,
         Command::Keys(c) => keys_cmd(&*open(&settings).await?, &settings, c).await,
         Command::User(c) => user(&*open(&settings).await?, &settings, c).await,
+        Command::Token(TokenCmd::Inspect { token, json }) => {
+            let keys = open(&settings).await?.list_keys().await?;
+            let v = admin::inspect::inspect(&keys, &settings.issuer, &token, now());
+            if json {
+                println!("{v}");
+            } else {
+                println!("{}: {}", v["verdict"].as_str().unwrap_or(""), v["summary"].as_str().unwrap_or(""));
+                for line in v["explanation"].as_array().into_iter().flatten() {
+                    println!("  - {}", line.as_str().unwrap_or(""));
+                }
+                println!("claims: {}", serde_json::to_string_pretty(&v["claims"])?);
+            }
+            if !v["valid"].as_bool().unwrap_or(false) {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
     }
 }
 

@@ -13,6 +13,7 @@ pub mod oauth;
 pub mod password;
 pub mod store;
 pub mod throttle;
+pub mod tokens;
 
 pub use app::{router, serve, App, AppState};
 pub use config::Settings;

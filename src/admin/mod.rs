@@ -2,6 +2,7 @@
 //! changes up within its cache bounds.
 
 pub mod clients;
+pub mod inspect;
 pub mod users;
 
 use serde_json::{json, Value};

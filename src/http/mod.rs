@@ -5,7 +5,9 @@ pub mod client_auth;
 mod discovery;
 pub mod extract;
 mod health;
+mod introspect;
 mod jwks;
+mod revoke;
 mod token;
 mod userinfo;
 
@@ -36,6 +38,8 @@ pub fn routes(app: App) -> Router {
         .layer(CorsLayer::permissive());
     let back = Router::new()
         .route("/token", post(token::token))
+        .route("/revoke", post(revoke::revoke))
+        .route("/introspect", post(introspect::introspect))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .layer(client_cors(app.clone()));
     // /token enforces its own limit, so that an oversized body still gets an RFC 6749 JSON error.

@@ -6,14 +6,19 @@ use serde::Deserialize;
 
 use super::keys::Keyring;
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
 pub struct VerifiedAccess {
+    pub iss: String,
     pub sub: String,
+    pub aud: serde_json::Value,
     pub client_id: String,
     #[serde(default)]
     pub scope: String,
+    pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    #[serde(default)]
+    pub gty: String,
 }
 
 pub fn access_token(ring: &Keyring, issuer: &str, token: &str) -> Result<VerifiedAccess, &'static str> {

@@ -119,6 +119,8 @@ pub trait Store: Send + Sync {
     /// A code was presented twice: revoke the refresh family and access token issued from it.
     async fn revoke_code_tokens(&self, hash: &str, now: i64) -> Result<()>;
     async fn is_jti_revoked(&self, jti: &str) -> Result<bool>;
+    /// Adds an access token to the deny list until it would have expired anyway.
+    async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()>;
 
     async fn insert_session(&self, s: &Session) -> Result<()>;
     async fn get_session(&self, hash: &str) -> Result<Option<Session>>;

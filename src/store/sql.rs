@@ -325,6 +325,12 @@ macro_rules! impl_sql_store {
                 Ok(row.is_some())
             }
 
+            async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()> {
+                sqlx::query("insert into revoked_jtis (jti, expires_at) values ($1, $2) on conflict (jti) do nothing")
+                    .bind(jti).bind(expires_at).execute(&self.pool).await?;
+                Ok(())
+            }
+
             async fn insert_session(&self, s: &Session) -> Result<()> {
                 sqlx::query("insert into sessions (hash, user_id, auth_time, created_at, expires_at) values ($1, $2, $3, $4, $5)")
                     .bind(&s.hash).bind(&s.user_id).bind(s.auth_time).bind(s.created_at).bind(s.expires_at)

@@ -245,6 +245,7 @@ down! {
     redeem_code(&str, i64, &Redemption<'_>) -> Result<bool>;
     revoke_code_tokens(&str, i64) -> Result<()>;
     is_jti_revoked(&str) -> Result<bool>;
+    revoke_jti(&str, i64) -> Result<()>;
     insert_session(&Session) -> Result<()>;
     get_session(&str) -> Result<Option<Session>>;
     delete_session(&str) -> Result<()>;

@@ -9,6 +9,7 @@ mod cli;
 mod client_credentials;
 mod errors;
 mod keys;
+mod lifecycle;
 mod oidc;
 mod password;
 mod refresh;

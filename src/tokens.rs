@@ -1,0 +1,90 @@
+//! Token lifecycle shared by introspection (RFC 7662) and revocation (RFC 7009): finding out
+//! what a presented token is. The hint is tried first but never trusted.
+
+use serde_json::{json, Value};
+
+use crate::app::AppState;
+use crate::jwt::verify::{self, VerifiedAccess};
+use crate::oauth::secret;
+use crate::store::{RefreshToken, StoreError};
+
+pub enum Found {
+    Access(VerifiedAccess),
+    Refresh(RefreshToken),
+    Unknown,
+}
+
+pub async fn find(app: &AppState, token: &str, hint: Option<&str>) -> Result<Found, StoreError> {
+    let refresh_first = hint == Some("refresh_token");
+    if refresh_first {
+        if let Some(rec) = app.store.find_refresh_token(&secret::digest(token)).await? {
+            return Ok(Found::Refresh(rec));
+        }
+    }
+    if let Ok(claims) = verify::access_token(&app.keys.load(), &app.settings.issuer, token) {
+        return Ok(Found::Access(claims));
+    }
+    if !refresh_first {
+        if let Some(rec) = app.store.find_refresh_token(&secret::digest(token)).await? {
+            return Ok(Found::Refresh(rec));
+        }
+    }
+    Ok(Found::Unknown)
+}
+
+/// RFC 7662 §2.2 response for `token` as seen by `client_id`.
+pub async fn introspect(
+    app: &AppState,
+    client_id: &str,
+    token: &str,
+    hint: Option<&str>,
+    now: i64,
+) -> Result<Value, StoreError> {
+    let inactive = json!({ "active": false });
+    match find(app, token, hint).await? {
+        Found::Access(c) => {
+            if c.exp <= now || app.store.is_jti_revoked(&c.jti).await? {
+                return Ok(inactive);
+            }
+            Ok(json!({
+                "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
+                "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti, "gty": c.gty,
+            }))
+        }
+        // A refresh token is only described to the client that holds it.
+        Found::Refresh(r) if r.client_id == client_id => {
+            let live = r.used_at.is_none() && !r.family_revoked && r.expires_at > now && r.family_expires_at > now;
+            if !live {
+                return Ok(inactive);
+            }
+            Ok(json!({
+                "active": true, "token_type": "refresh_token", "scope": r.scope, "client_id": r.client_id,
+                "sub": r.user_id, "user_id": r.user_id, "aud": r.audience, "iss": app.settings.issuer,
+                "exp": r.expires_at, "iat": r.created_at, "gty": r.gty,
+            }))
+        }
+        _ => Ok(inactive),
+    }
+}
+
+/// RFC 7009 §2.1: revokes `token` if it belongs to `client_id`; anything else is ignored.
+pub async fn revoke(
+    app: &AppState,
+    client_id: &str,
+    token: &str,
+    hint: Option<&str>,
+    now: i64,
+) -> Result<(), StoreError> {
+    match find(app, token, hint).await? {
+        Found::Refresh(r) if r.client_id == client_id => {
+            app.store.revoke_refresh_family(&r.family_id, now).await?;
+            tracing::info!(event = "revocation", client_id, user_id = %r.user_id, kind = "refresh_token", "token revoked");
+        }
+        Found::Access(c) if c.client_id == client_id => {
+            app.store.revoke_jti(&c.jti, c.exp).await?;
+            tracing::info!(event = "revocation", client_id, sub = %c.sub, kind = "access_token", "token revoked");
+        }
+        _ => {}
+    }
+    Ok(())
+}
