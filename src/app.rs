@@ -1,6 +1,5 @@
 //! Application state and the router.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -8,10 +7,12 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use axum::Router;
 
+use crate::cache::TtlCache;
 use crate::config::Settings;
 use crate::jwt::keys::{self, Keyring};
+use crate::jwt::remote_jwks::JwksCache;
 use crate::password::Passwords;
-use crate::store::{Client, ClientGrant, Store, StoreError};
+use crate::store::{Client, ClientGrant, Store, StoreError, TrustedIssuer};
 use crate::throttle::Throttle;
 
 pub type App = Arc<AppState>;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub ip_failures: Throttle,
     pub pages: crate::http::Pages,
     pub origins: OriginCache,
+    pub issuers: TtlCache<TrustedIssuer>,
+    pub jwks: JwksCache,
 }
 
 pub fn now() -> i64 {
@@ -41,8 +44,11 @@ impl AppState {
         let records = store.list_keys().await?;
         let keyring = Keyring::build(&records, now(), settings.key_publish_window(), None)?;
         let passwords = Passwords::new(&settings)?;
+        let cache_ttl = Duration::from_secs(settings.client_cache_ttl);
         Ok(Arc::new(AppState {
-            clients: ClientCache::new(Duration::from_secs(settings.client_cache_ttl)),
+            clients: TtlCache::new(cache_ttl),
+            issuers: TtlCache::new(cache_ttl),
+            jwks: JwksCache::new(settings.allow_http_loopback_jwks, Duration::from_secs(settings.jwks_cache_ttl))?,
             ip_failures: Throttle::new(settings.ip_failure_limit, settings.ip_failure_window),
             settings: Arc::new(settings),
             store,
@@ -63,7 +69,18 @@ impl AppState {
     }
 
     pub async fn client(&self, id: &str) -> Result<Option<Arc<ClientEntry>>, StoreError> {
-        self.clients.get(self.store.as_ref(), id).await
+        let store = self.store.as_ref();
+        self.clients
+            .get(id, async {
+                let Some(client) = store.get_client(id).await? else { return Ok(None) };
+                let grants = store.client_grants(id).await?;
+                Ok(Some(ClientEntry { client, grants }))
+            })
+            .await
+    }
+
+    pub async fn issuer(&self, iss: &str) -> Result<Option<Arc<TrustedIssuer>>, StoreError> {
+        self.issuers.get(iss, self.store.get_issuer(iss)).await
     }
 }
 
@@ -121,47 +138,9 @@ impl ClientEntry {
     }
 }
 
-type Cached = (Instant, Option<Arc<ClientEntry>>);
-
-/// Read-through client cache. Entries (including "no such client") live for `ttl`, which bounds
-/// how long a disabled client or a rotated secret can still be honoured.
-pub struct ClientCache {
-    ttl: Duration,
-    map: RwLock<HashMap<String, Cached>>,
-}
-
-const CACHE_MAX_ENTRIES: usize = 10_000;
-
-impl ClientCache {
-    pub fn new(ttl: Duration) -> Self {
-        ClientCache { ttl, map: RwLock::default() }
-    }
-
-    pub async fn get(&self, store: &dyn Store, id: &str) -> Result<Option<Arc<ClientEntry>>, StoreError> {
-        if let Some((at, entry)) = self.map.read().ok().and_then(|m| m.get(id).cloned()) {
-            if at.elapsed() < self.ttl {
-                return Ok(entry);
-            }
-        }
-        let entry = match store.get_client(id).await? {
-            Some(client) => {
-                let grants = store.client_grants(id).await?;
-                Some(Arc::new(ClientEntry { client, grants }))
-            }
-            None => None,
-        };
-        if let Ok(mut m) = self.map.write() {
-            if m.len() >= CACHE_MAX_ENTRIES {
-                m.retain(|_, (at, _)| at.elapsed() < self.ttl);
-                if m.len() >= CACHE_MAX_ENTRIES {
-                    m.clear();
-                }
-            }
-            m.insert(id.to_string(), (Instant::now(), entry.clone()));
-        }
-        Ok(entry)
-    }
-}
+/// Clients are cached (with their grants) for `client_cache_ttl`, which bounds how long a
+/// disabled client or a rotated secret can still be honoured.
+pub type ClientCache = TtlCache<ClientEntry>;
 
 /// The full router with its middleware.
 pub fn router(app: App) -> Router {

@@ -42,6 +42,63 @@ pub enum Command {
     /// Explain tokens.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Manage issuers trusted for the jwt-bearer grant.
+    #[command(subcommand)]
+    Trust(TrustCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TrustCmd {
+    Add {
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        jwks_uri: Option<String>,
+        #[arg(long)]
+        jwks_file: Option<std::path::PathBuf>,
+        /// Find the jwks_uri in the issuer's /.well-known/openid-configuration.
+        #[arg(long)]
+        discover: bool,
+        #[arg(long)]
+        alias: Option<String>,
+        /// `any`, a list (space or comma separated), or globs with `*`.
+        #[arg(long)]
+        subjects: Option<String>,
+        #[arg(long)]
+        scope: Option<String>,
+        #[arg(long)]
+        audience: Option<String>,
+        #[arg(long, value_parser = ["link", "passthrough", "provision"])]
+        map: Option<String>,
+        #[arg(long)]
+        max_age: Option<i64>,
+        #[arg(long)]
+        require_jti: Option<bool>,
+        #[arg(long, value_parser = ["required", "optional"])]
+        client_auth: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    List,
+    Show {
+        issuer: String,
+    },
+    Disable {
+        issuer: String,
+    },
+    Enable {
+        issuer: String,
+    },
+    Remove {
+        issuer: String,
+    },
+    /// Run every check on an assertion without consuming its jti.
+    Check {
+        #[arg(long)]
+        assertion: String,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -83,6 +140,14 @@ pub enum ClientCmd {
         /// A first-party client: users are not asked for consent.
         #[arg(long)]
         first_party: bool,
+        /// `private_key_jwt` to authenticate with signed JWTs instead of a secret.
+        #[arg(long, default_value = "")]
+        auth_method: String,
+        /// The client's public keys, for private_key_jwt.
+        #[arg(long)]
+        jwks_uri: Option<String>,
+        #[arg(long)]
+        jwks_file: Option<std::path::PathBuf>,
         #[arg(long)]
         json: bool,
     },
@@ -172,6 +237,14 @@ pub enum UserCmd {
     Delete {
         user: String,
     },
+    /// Link a local user to a subject at a trusted issuer (for --map link).
+    Link {
+        user: String,
+        #[arg(long)]
+        issuer: String,
+        #[arg(long)]
+        subject: String,
+    },
     /// Import users from an export file.
     Import {
         #[arg(long, value_parser = ["auth0"])]
@@ -209,6 +282,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Api(c) => api(&*open(&settings).await?, c).await,
         Command::Keys(c) => keys_cmd(&*open(&settings).await?, &settings, c).await,
         Command::User(c) => user(&*open(&settings).await?, &settings, c).await,
+        Command::Trust(c) => trust(&settings, c).await,
         Command::Token(TokenCmd::Inspect { token, json }) => {
             let keys = open(&settings).await?.list_keys().await?;
             let v = admin::inspect::inspect(&keys, &settings.issuer, &token, now());
@@ -253,8 +327,12 @@ async fn client(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Resu
             allowed_origins,
             post_logout_redirect_uris,
             first_party,
+            auth_method,
+            jwks_uri,
+            jwks_file,
             json,
         } => {
+            let jwks_json = jwks_file.map(std::fs::read_to_string).transpose()?;
             let req = NewClient {
                 name,
                 id,
@@ -266,6 +344,9 @@ async fn client(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Resu
                 allowed_origins,
                 post_logout_redirect_uris,
                 first_party,
+                auth_method,
+                jwks_uri,
+                jwks_json,
             };
             let (c, secret) = admin::clients::create(store, req, s.default_audience(), t).await?;
             let v = admin::clients::to_json(store, &c, secret.as_deref()).await?;
@@ -389,11 +470,107 @@ async fn user(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Result<(
         UserCmd::Delete { user } => {
             eprintln!("user {} deleted", users::delete(store, &user, t).await?.id)
         }
+        UserCmd::Link { user, issuer, subject } => {
+            let u = users::find(store, &user).await?;
+            store.get_issuer(&issuer).await?.ok_or_else(|| anyhow::anyhow!("issuer {issuer} is not trusted"))?;
+            store.link_user(&issuer, &subject, &u.id, t).await?;
+            eprintln!("{} linked to {subject} at {issuer}", u.id);
+        }
         UserCmd::Import { file, .. } => {
             let text = std::fs::read_to_string(&file)?;
             let report = users::import_auth0(store, &text, t).await;
             println!("{}", serde_json::to_string(&report)?);
         }
+    }
+    Ok(())
+}
+
+async fn trust(s: &Settings, cmd: TrustCmd) -> anyhow::Result<()> {
+    if let TrustCmd::Check { assertion, json } = cmd {
+        let app = AppState::init(s.clone()).await?;
+        let steps = admin::trust::check(&app, &assertion, now()).await;
+        let ok = steps.iter().all(|v| v["pass"] == true);
+        if json {
+            println!("{}", json!({ "pass": ok, "checks": steps }));
+        } else {
+            for v in &steps {
+                let mark = if v["pass"] == true { "pass" } else { "FAIL" };
+                println!("{mark:4}  {:10} {}", v["check"].as_str().unwrap_or(""), v["detail"].as_str().unwrap_or(""));
+            }
+        }
+        if !ok {
+            std::process::exit(1);
+        }
+        return Ok(());
+    }
+    let store = open(s).await?;
+    let store = store.as_ref();
+    match cmd {
+        TrustCmd::Add {
+            issuer,
+            jwks_uri,
+            jwks_file,
+            discover,
+            alias,
+            subjects,
+            scope,
+            audience,
+            map,
+            max_age,
+            require_jti,
+            client_auth,
+            json,
+        } => {
+            let http = crate::jwt::remote_jwks::JwksCache::new(
+                s.allow_http_loopback_jwks,
+                std::time::Duration::from_secs(60),
+            )?;
+            let req = admin::trust::NewIssuer {
+                issuer,
+                jwks_uri,
+                jwks_file,
+                discover,
+                alias,
+                subjects,
+                scope,
+                audience,
+                map,
+                max_age,
+                require_jti,
+                client_auth,
+            };
+            let i = admin::trust::add(store, &http, s.allow_http_loopback_jwks, req, now()).await?;
+            let v = admin::trust::to_json(&i);
+            if json {
+                println!("{v}")
+            } else {
+                print(&v)
+            }
+        }
+        TrustCmd::List => {
+            print(&Value::from(store.list_issuers().await?.iter().map(admin::trust::to_json).collect::<Vec<_>>()))
+        }
+        TrustCmd::Show { issuer } => print(&admin::trust::to_json(
+            &store.get_issuer(&issuer).await?.ok_or_else(|| anyhow::anyhow!("issuer {issuer} is not trusted"))?,
+        )),
+        TrustCmd::Disable { issuer } | TrustCmd::Enable { issuer } if store.get_issuer(&issuer).await?.is_none() => {
+            anyhow::bail!("issuer {issuer} is not trusted")
+        }
+        TrustCmd::Disable { issuer } => {
+            store.set_issuer_enabled(&issuer, false).await?;
+            eprintln!("issuer {issuer} disabled (effective within {} s)", s.client_cache_ttl);
+        }
+        TrustCmd::Enable { issuer } => {
+            store.set_issuer_enabled(&issuer, true).await?;
+            eprintln!("issuer {issuer} enabled");
+        }
+        TrustCmd::Remove { issuer } => {
+            if !store.delete_issuer(&issuer).await? {
+                anyhow::bail!("issuer {issuer} is not trusted");
+            }
+            eprintln!("issuer {issuer} removed");
+        }
+        TrustCmd::Check { .. } => unreachable!("handled above"),
     }
     Ok(())
 }

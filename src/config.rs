@@ -49,6 +49,12 @@ pub struct Settings {
     pub session_ttl: u64,
     /// Require PKCE from confidential clients too (public clients always need it).
     pub pkce_required: bool,
+    /// Clock skew allowed on assertion `exp`/`nbf`/`iat`, in seconds.
+    pub jwt_clock_skew: u64,
+    /// Default cache lifetime of remote key sets without `Cache-Control`, in seconds.
+    pub jwks_cache_ttl: u64,
+    /// Allow plain-http key sets on loopback addresses (local testing only).
+    pub allow_http_loopback_jwks: bool,
 }
 
 impl Default for Settings {
@@ -80,6 +86,9 @@ impl Default for Settings {
             code_ttl: 60,
             session_ttl: 8 * 3600,
             pkce_required: true,
+            jwt_clock_skew: 60,
+            jwks_cache_ttl: 600,
+            allow_http_loopback_jwks: false,
         }
     }
 }

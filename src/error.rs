@@ -43,6 +43,9 @@ pub enum TokenError {
     /// Storage is unreachable: 503, the client should retry.
     #[error("temporarily_unavailable")]
     TemporarilyUnavailable,
+    /// A dependency other than storage (an issuer's key set) is unreachable: 503.
+    #[error("temporarily_unavailable: {0}")]
+    Unavailable(Desc),
     /// Anything unexpected: logged with the request id, answered as a bare 500.
     #[error("server_error: {0}")]
     Internal(anyhow::Error),
@@ -87,6 +90,7 @@ impl TokenError {
                 "temporarily_unavailable",
                 Some("storage is unavailable; retry later"),
             ),
+            Unavailable(d) => (StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable", Some(d)),
             Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "server_error", None),
         }
     }
@@ -128,7 +132,7 @@ impl IntoResponse for TokenError {
             TokenError::TooManyRequests { retry_after } => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
-            TokenError::TemporarilyUnavailable => {
+            TokenError::TemporarilyUnavailable | TokenError::Unavailable(_) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
             _ => {}

@@ -20,6 +20,10 @@ pub struct NewClient {
     /// Scopes to grant on `api` (or on the default audience).
     pub scope: Option<String>,
     pub api: Option<String>,
+    /// `private_key_jwt` (with `jwks_uri` or `jwks_json`), or empty for a generated secret.
+    pub auth_method: String,
+    pub jwks_uri: Option<String>,
+    pub jwks_json: Option<String>,
 }
 
 /// Creates the client and returns it with its one-time secret.
@@ -49,7 +53,16 @@ pub async fn create(
     for origin in &req.allowed_origins {
         validate_origin(origin)?;
     }
-    let plain = (!req.public).then(|| secret::random_token(32));
+    let key_auth = match req.auth_method.as_str() {
+        "" | "client_secret_basic" | "client_secret_post" => false,
+        "private_key_jwt" if req.public => anyhow::bail!("a public client cannot use private_key_jwt"),
+        "private_key_jwt" if req.jwks_uri.is_some() == req.jwks_json.is_some() => {
+            anyhow::bail!("private_key_jwt needs exactly one of --jwks-uri or --jwks-file")
+        }
+        "private_key_jwt" => true,
+        other => anyhow::bail!("unknown --auth-method {other}"),
+    };
+    let plain = (!req.public && !key_auth).then(|| secret::random_token(32));
     let client = Client {
         id: id.clone(),
         name: req.name.clone(),
@@ -63,6 +76,9 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         post_logout_redirect_uris: req.post_logout_redirect_uris.join(" "),
+        auth_method: if key_auth { "private_key_jwt".into() } else { String::new() },
+        jwks_uri: req.jwks_uri.clone(),
+        jwks_json: req.jwks_json.clone(),
     };
     store.insert_client(&client).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {
@@ -116,7 +132,8 @@ pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> any
         "client_id": c.id,
         "name": c.name,
         "public": c.public,
-        "token_endpoint_auth_method": if c.public { "none" } else { "client_secret_basic" },
+        "token_endpoint_auth_method": if c.public { "none" } else if c.auth_method.is_empty() { "client_secret_basic" } else { c.auth_method.as_str() },
+        "jwks_uri": c.jwks_uri,
         "grant_types": split(&c.grant_types),
         "redirect_uris": split(&c.redirect_uris),
         "allowed_origins": split(&c.allowed_origins),

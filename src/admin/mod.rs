@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod inspect;
+pub mod trust;
 pub mod users;
 
 use serde_json::{json, Value};

@@ -30,6 +30,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         gty: "authorization-code",
         auth_time: Some(rec.auth_time),
         nonce: rec.nonce.as_deref(),
+        idp: None,
     };
     let minted = mint(ctx, &subject, &rec.audience, &rec.scope)?;
     let refresh = wants_refresh(ctx, &rec.scope)

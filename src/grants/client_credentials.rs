@@ -10,6 +10,6 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     }
     let (aud, scope) = target_and_scope(ctx, false)?;
     let sub = client_subject(ctx.client.id());
-    let subject = Subject { sub: &sub, user: None, gty: "client-credentials", auth_time: None, nonce: None };
+    let subject = Subject { sub: &sub, user: None, gty: "client-credentials", auth_time: None, nonce: None, idp: None };
     issue(ctx, subject, &aud, scope, Refresh::None).await
 }

@@ -15,6 +15,7 @@ pub struct Subject<'a> {
     pub gty: &'a str,
     pub auth_time: Option<i64>,
     pub nonce: Option<&'a str>,
+    pub idp: Option<&'a str>,
 }
 
 pub enum Refresh {
@@ -49,6 +50,7 @@ pub fn mint(ctx: &Ctx<'_>, s: &Subject<'_>, aud: &str, scope: &str) -> Result<Mi
         jti: mint::new_jti(),
         gty: s.gty,
         auth_time: s.auth_time,
+        idp: s.idp,
     };
     let access_token = mint::sign(&key, Typ::AccessToken, &claims).map_err(TokenError::Internal)?;
     let id_token = match s.user {

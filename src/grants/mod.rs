@@ -3,6 +3,7 @@
 mod authorization_code;
 mod client_credentials;
 pub mod issue;
+mod jwt_bearer;
 mod password;
 mod refresh_token;
 
@@ -14,11 +15,12 @@ use serde::Serialize;
 use crate::app::{AppState, ClientEntry};
 use crate::config::Settings;
 use crate::error::TokenError;
-use crate::http::client_auth::{authenticate, AuthedClient};
+use crate::http::client_auth::{identify, AuthedClient};
 use crate::http::extract::Form;
 use crate::oauth::scope;
 
 pub use issue::{issue, Refresh, Subject};
+pub use jwt_bearer::{check as check_assertion, issuer_keys as jwt_bearer_keys};
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -42,7 +44,8 @@ pub struct Ctx<'a> {
     pub ip: IpAddr,
 }
 
-pub const SUPPORTED: [&str; 4] = ["authorization_code", "client_credentials", "password", "refresh_token"];
+pub const SUPPORTED: [&str; 5] =
+    ["authorization_code", "client_credentials", "password", "refresh_token", jwt_bearer::GRANT_TYPE];
 
 pub async fn dispatch(
     app: &AppState,
@@ -54,11 +57,20 @@ pub async fn dispatch(
     if !SUPPORTED.contains(&grant_type) {
         return Err(TokenError::UnsupportedGrantType(format!("grant_type {grant_type:?} is not supported").into()));
     }
-    let client = authenticate(app, headers, form).await?;
+    let now = crate::app::now();
+    let client = match identify(app, headers, form).await? {
+        Some(c) => c,
+        // RFC 7523 §3.1: client authentication is optional for jwt-bearer; the issuer decides.
+        None if grant_type == jwt_bearer::GRANT_TYPE => return jwt_bearer::handle(app, None, form, ip, now).await,
+        None => return Err(TokenError::InvalidClient { desc: "client authentication required".into(), basic: false }),
+    };
     if !client.entry.client.allows_grant(grant_type) {
         return Err(TokenError::unauthorized(format!("client is not allowed the {grant_type} grant")));
     }
-    let ctx = Ctx { app, client, form, now: crate::app::now(), ip };
+    if grant_type == jwt_bearer::GRANT_TYPE {
+        return jwt_bearer::handle(app, Some(client), form, ip, now).await;
+    }
+    let ctx = Ctx { app, client, form, now, ip };
     match grant_type {
         "client_credentials" => client_credentials::handle(&ctx).await,
         "password" => password::handle(&ctx).await,
@@ -79,11 +91,22 @@ pub fn resolve_target(
     form: &Form,
     user_flow: bool,
 ) -> Result<(String, String), TokenError> {
+    resolve_target_or(settings, entry, form, user_flow, None)
+}
+
+/// As `resolve_target`, with `fallback` tried before `default_audience`.
+pub fn resolve_target_or(
+    settings: &Settings,
+    entry: &ClientEntry,
+    form: &Form,
+    user_flow: bool,
+    fallback: Option<&str>,
+) -> Result<(String, String), TokenError> {
     let (audience, resource) = (form.get("audience"), form.get("resource"));
     let aud = match (audience, resource) {
         (Some(a), Some(r)) if a != r => return Err(TokenError::target("audience and resource differ")),
         (Some(a), _) | (None, Some(a)) => a,
-        (None, None) => settings.default_audience().ok_or_else(|| {
+        (None, None) => fallback.or(settings.default_audience()).ok_or_else(|| {
             TokenError::target("no audience or resource given, and no default_audience is configured")
         })?,
     };

@@ -17,6 +17,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         Outcome::Invalid => return Err(TokenError::grant("invalid username or password")),
         Outcome::Throttled(retry_after) => return Err(TokenError::TooManyRequests { retry_after }),
     };
-    let subject = Subject { sub: &user.id, user: Some(&user), gty: "password", auth_time: Some(ctx.now), nonce: None };
+    let subject =
+        Subject { sub: &user.id, user: Some(&user), gty: "password", auth_time: Some(ctx.now), nonce: None, idp: None };
     issue(ctx, subject, &aud, scope, Refresh::NewFamily).await
 }

@@ -41,8 +41,14 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         // Another request consumed it first: one of the two holders is not legitimate.
         return Err(reuse(ctx, &rec.family_id, &rec.user_id).await);
     }
-    let subject =
-        Subject { sub: &user.id, user: Some(&user), gty: &rec.gty, auth_time: Some(rec.auth_time), nonce: None };
+    let subject = Subject {
+        sub: &user.id,
+        user: Some(&user),
+        gty: &rec.gty,
+        auth_time: Some(rec.auth_time),
+        nonce: None,
+        idp: None,
+    };
     issue(ctx, subject, &rec.audience, narrowed, Refresh::Rotated(next)).await
 }
 

@@ -1,5 +1,6 @@
 //! Client authentication at the token endpoint: `client_secret_basic`, `client_secret_post`
-//! (RFC 6749 §2.3.1) and public clients identified by `client_id` alone (§3.2.1).
+//! (RFC 6749 §2.3.1), `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9), and public clients
+//! identified by `client_id` alone (§3.2.1).
 
 use std::sync::Arc;
 
@@ -8,7 +9,12 @@ use axum::http::HeaderMap;
 use super::extract::{basic_credentials, Form};
 use crate::app::{AppState, ClientEntry};
 use crate::error::TokenError;
+use crate::jwt::assertion::{self, ClaimRules};
 use crate::oauth::secret;
+
+pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+/// Client assertions are meant to be minted per request; an hour bounds their lifetime.
+const CLIENT_ASSERTION_MAX_AGE: i64 = 3600;
 
 #[derive(Debug)]
 pub struct AuthedClient {
@@ -23,9 +29,28 @@ impl AuthedClient {
     }
 }
 
+/// Authenticates the client; a request that names no client at all is `invalid_client`.
 pub async fn authenticate(app: &AppState, headers: &HeaderMap, form: &Form) -> Result<AuthedClient, TokenError> {
+    identify(app, headers, form)
+        .await?
+        .ok_or_else(|| TokenError::InvalidClient { desc: "client authentication required".into(), basic: false })
+}
+
+/// Like `authenticate`, but `None` when the request carries no client identification at all.
+pub async fn identify(app: &AppState, headers: &HeaderMap, form: &Form) -> Result<Option<AuthedClient>, TokenError> {
     let basic = basic_credentials(headers)?;
     let post_secret = form.get("client_secret");
+    let client_assertion = form.get("client_assertion");
+    if client_assertion.is_some() || form.get("client_assertion_type").is_some() {
+        if basic.is_some() || post_secret.is_some() {
+            return Err(TokenError::request("use exactly one client authentication method"));
+        }
+        if form.get("client_assertion_type") != Some(CLIENT_ASSERTION_TYPE) {
+            return Err(TokenError::request(format!("client_assertion_type must be {CLIENT_ASSERTION_TYPE}")));
+        }
+        let a = client_assertion.ok_or_else(|| TokenError::request("missing parameter: client_assertion"))?;
+        return private_key_jwt(app, form, a).await.map(Some);
+    }
     let (id, presented, used_basic) = match (&basic, form.get("client_id")) {
         (Some(_), _) if post_secret.is_some() => {
             return Err(TokenError::request("use exactly one client authentication method"));
@@ -35,9 +60,7 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap, form: &Form) -> R
         }
         (Some((id, s)), _) => (id.as_str(), Some(s.as_str()).filter(|s| !s.is_empty()), true),
         (None, Some(id)) => (id, post_secret, false),
-        (None, None) => {
-            return Err(TokenError::InvalidClient { desc: "client authentication required".into(), basic: false });
-        }
+        (None, None) => return Ok(None),
     };
     let fail = || TokenError::client(used_basic);
     let entry = app.client(id).await?.ok_or_else(fail)?;
@@ -50,5 +73,59 @@ pub async fn authenticate(app: &AppState, headers: &HeaderMap, form: &Form) -> R
         (false, Some(s), Some(hash)) if secret::verify(s, hash) => true,
         _ => return Err(fail()),
     };
-    Ok(AuthedClient { entry, authenticated })
+    Ok(Some(AuthedClient { entry, authenticated }))
+}
+
+async fn private_key_jwt(app: &AppState, form: &Form, token: &str) -> Result<AuthedClient, TokenError> {
+    let fail = |d: String| TokenError::InvalidClient { desc: format!("client assertion: {d}").into(), basic: false };
+    let parsed = assertion::parse(token).map_err(fail)?;
+    assertion::check_header(&parsed.header).map_err(fail)?;
+    let c = &parsed.claims;
+    let (iss, sub) = (c["iss"].as_str().unwrap_or(""), c["sub"].as_str().unwrap_or(""));
+    if iss.is_empty() || iss != sub {
+        return Err(fail("iss and sub must both be the client_id".into()));
+    }
+    if form.get("client_id").is_some_and(|id| id != iss) {
+        return Err(fail("client_id does not match iss".into()));
+    }
+    let entry = app.client(iss).await?.filter(|e| !e.client.disabled);
+    let entry = entry.ok_or_else(|| fail("unknown or disabled client".into()))?;
+    if entry.client.auth_method != "private_key_jwt" {
+        return Err(fail("the client is not registered for private_key_jwt".into()));
+    }
+    let keys = client_keys(app, &entry, parsed.header["kid"].as_str()).await?;
+    assertion::verify_signature(token, &parsed.header, &keys).map_err(fail)?;
+    let settings = &app.settings;
+    let token_endpoint = settings.token_endpoint();
+    let now = crate::app::now();
+    let rules = ClaimRules {
+        audiences: [&settings.issuer, &token_endpoint],
+        now,
+        skew: settings.jwt_clock_skew as i64,
+        max_age: CLIENT_ASSERTION_MAX_AGE,
+        require_jti: true,
+    };
+    assertion::check_claims(c, &rules).map_err(fail)?;
+    let jti = c["jti"].as_str().unwrap_or_default();
+    let exp = c["exp"].as_f64().unwrap_or(0.0) as i64 + rules.skew;
+    if !app.store.use_jti(&format!("client:{iss}"), jti, exp).await? {
+        return Err(fail("jti was already used".into()));
+    }
+    Ok(AuthedClient { entry, authenticated: true })
+}
+
+async fn client_keys(
+    app: &AppState,
+    entry: &ClientEntry,
+    kid: Option<&str>,
+) -> Result<Arc<jsonwebtoken::jwk::JwkSet>, TokenError> {
+    match (&entry.client.jwks_json, &entry.client.jwks_uri) {
+        (Some(json), _) => serde_json::from_str(json)
+            .map(Arc::new)
+            .map_err(|_| TokenError::Internal(anyhow::anyhow!("stored client key set is invalid"))),
+        (None, Some(uri)) => {
+            app.jwks.get(uri, kid).await.map_err(|e| TokenError::Unavailable(format!("client key set: {e}").into()))
+        }
+        (None, None) => Err(TokenError::InvalidClient { desc: "the client has no keys".into(), basic: false }),
+    }
 }

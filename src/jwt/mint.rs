@@ -22,6 +22,9 @@ pub struct AccessClaims<'a> {
     pub gty: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub auth_time: Option<i64>,
+    /// For jwt-bearer: the trusted issuer whose assertion this token was exchanged for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idp: Option<&'a str>,
 }
 
 #[derive(Debug, Serialize)]

@@ -128,6 +128,16 @@ pub trait Store: Send + Sync {
 
     async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>>;
     async fn upsert_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()>;
+
+    async fn insert_issuer(&self, i: &TrustedIssuer) -> Result<()>;
+    async fn get_issuer(&self, issuer: &str) -> Result<Option<TrustedIssuer>>;
+    async fn list_issuers(&self) -> Result<Vec<TrustedIssuer>>;
+    async fn set_issuer_enabled(&self, issuer: &str, enabled: bool) -> Result<bool>;
+    async fn delete_issuer(&self, issuer: &str) -> Result<bool>;
+    /// Records a `jti` for `issuer` until `expires_at`; `false` if it was already there (replay).
+    async fn use_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> Result<bool>;
+    async fn link_user(&self, issuer: &str, subject: &str, user_id: &str, now: i64) -> Result<()>;
+    async fn linked_user(&self, issuer: &str, subject: &str) -> Result<Option<String>>;
 }
 
 /// Connects to the backend named by the URL scheme.

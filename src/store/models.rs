@@ -15,6 +15,10 @@ pub struct Client {
     pub created_at: i64,
     pub updated_at: i64,
     pub post_logout_redirect_uris: String,
+    /// `private_key_jwt`, or empty for the secret-based methods.
+    pub auth_method: String,
+    pub jwks_uri: Option<String>,
+    pub jwks_json: Option<String>,
 }
 
 impl Client {
@@ -127,4 +131,25 @@ pub struct Redemption<'a> {
     pub access_jti: &'a str,
     pub access_exp: i64,
     pub refresh: Option<&'a RefreshToken>,
+}
+
+/// An identity provider whose JWTs the jwt-bearer grant accepts (RFC 7523 §3).
+#[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
+pub struct TrustedIssuer {
+    pub issuer: String,
+    pub alias: String,
+    pub jwks_uri: Option<String>,
+    pub jwks_json: Option<String>,
+    /// `any`, a space-separated list, or globs with `*`.
+    pub subjects: String,
+    pub scope: String,
+    pub audience: Option<String>,
+    /// `link`, `passthrough` or `provision`.
+    pub map: String,
+    pub max_age: i64,
+    pub require_jti: bool,
+    /// `required` or `optional`.
+    pub client_auth: String,
+    pub enabled: bool,
+    pub created_at: i64,
 }

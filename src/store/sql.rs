@@ -31,13 +31,14 @@ macro_rules! impl_sql_store {
             async fn insert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
                     "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
-                     allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris,
+                     auth_method, jwks_uri, jwks_json)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
                 .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
                 .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
-                .bind(&c.post_logout_redirect_uris)
+                .bind(&c.post_logout_redirect_uris).bind(&c.auth_method).bind(&c.jwks_uri).bind(&c.jwks_json)
                 .execute(&self.pool).await?;
                 Ok(())
             }
@@ -361,6 +362,62 @@ macro_rules! impl_sql_store {
                 )
                 .bind(user_id).bind(client_id).bind(scope).bind(now).execute(&self.pool).await?;
                 Ok(())
+            }
+
+            async fn insert_issuer(&self, i: &TrustedIssuer) -> Result<()> {
+                sqlx::query(
+                    "insert into trusted_issuers (issuer, alias, jwks_uri, jwks_json, subjects, scope, audience, map,
+                     max_age, require_jti, client_auth, enabled, created_at)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+                )
+                .bind(&i.issuer).bind(&i.alias).bind(&i.jwks_uri).bind(&i.jwks_json).bind(&i.subjects).bind(&i.scope)
+                .bind(&i.audience).bind(&i.map).bind(i.max_age).bind(i.require_jti).bind(&i.client_auth)
+                .bind(i.enabled).bind(i.created_at)
+                .execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn get_issuer(&self, issuer: &str) -> Result<Option<TrustedIssuer>> {
+                Ok(sqlx::query_as::<_, TrustedIssuer>("select * from trusted_issuers where issuer = $1")
+                    .bind(issuer).fetch_optional(&self.pool).await?)
+            }
+
+            async fn list_issuers(&self) -> Result<Vec<TrustedIssuer>> {
+                Ok(sqlx::query_as::<_, TrustedIssuer>("select * from trusted_issuers order by issuer")
+                    .fetch_all(&self.pool).await?)
+            }
+
+            async fn set_issuer_enabled(&self, issuer: &str, enabled: bool) -> Result<bool> {
+                let r = sqlx::query("update trusted_issuers set enabled = $2 where issuer = $1")
+                    .bind(issuer).bind(enabled).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn delete_issuer(&self, issuer: &str) -> Result<bool> {
+                let r = sqlx::query("delete from trusted_issuers where issuer = $1").bind(issuer).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn use_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> Result<bool> {
+                // One statement: two instances racing on the same jti cannot both insert it.
+                let r = sqlx::query("insert into used_jtis (issuer, jti, expires_at) values ($1, $2, $3) on conflict (issuer, jti) do nothing")
+                    .bind(issuer).bind(jti).bind(expires_at).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn link_user(&self, issuer: &str, subject: &str, user_id: &str, now: i64) -> Result<()> {
+                sqlx::query(
+                    "insert into user_links (issuer, subject, user_id, created_at) values ($1, $2, $3, $4)
+                     on conflict (issuer, subject) do update set user_id = excluded.user_id",
+                )
+                .bind(issuer).bind(subject).bind(user_id).bind(now).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn linked_user(&self, issuer: &str, subject: &str) -> Result<Option<String>> {
+                let row: Option<(String,)> = sqlx::query_as("select user_id from user_links where issuer = $1 and subject = $2")
+                    .bind(issuer).bind(subject).fetch_optional(&self.pool).await?;
+                Ok(row.map(|(u,)| u))
             }
         }
     };

@@ -251,6 +251,14 @@ down! {
     delete_session(&str) -> Result<()>;
     get_consent(&str, &str) -> Result<Option<String>>;
     upsert_consent(&str, &str, &str, i64) -> Result<()>;
+    insert_issuer(&TrustedIssuer) -> Result<()>;
+    get_issuer(&str) -> Result<Option<TrustedIssuer>>;
+    list_issuers() -> Result<Vec<TrustedIssuer>>;
+    set_issuer_enabled(&str, bool) -> Result<bool>;
+    delete_issuer(&str) -> Result<bool>;
+    use_jti(&str, &str, i64) -> Result<bool>;
+    link_user(&str, &str, &str, i64) -> Result<()>;
+    linked_user(&str, &str) -> Result<Option<String>>;
 }
 
 async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b: Backend) {
@@ -261,11 +269,13 @@ async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b:
         settings: t.app.settings.clone(),
         store: Arc::new(DownStore),
         keys: arc_swap::ArcSwap::new(t.app.keys.load_full()),
-        clients: oauthd::app::ClientCache::new(std::time::Duration::from_secs(1)),
+        clients: oauthd::cache::TtlCache::new(std::time::Duration::from_secs(1)),
         passwords: t.app.passwords.clone(),
         ip_failures: oauthd::throttle::Throttle::new(100, 60),
         pages: oauthd::http::Pages::new().unwrap(),
         origins: Default::default(),
+        issuers: oauthd::cache::TtlCache::new(std::time::Duration::from_secs(1)),
+        jwks: oauthd::jwt::remote_jwks::JwksCache::new(false, std::time::Duration::from_secs(60)).unwrap(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/token", listener.local_addr().unwrap());

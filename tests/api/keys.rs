@@ -72,7 +72,16 @@ async fn discovery_lists_what_is_implemented(b: Backend) {
         assert_eq!(d["jwks_uri"], format!("{}/.well-known/jwks.json", t.base));
         let grants: Vec<&str> =
             d["grant_types_supported"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
-        assert_eq!(grants, ["authorization_code", "client_credentials", "password", "refresh_token"]);
+        assert_eq!(
+            grants,
+            [
+                "authorization_code",
+                "client_credentials",
+                "password",
+                "refresh_token",
+                "urn:ietf:params:oauth:grant-type:jwt-bearer"
+            ]
+        );
         assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&"client_secret_basic".into()));
         assert!(d["scopes_supported"].as_array().unwrap().contains(&"openid".into()));
     }

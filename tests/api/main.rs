@@ -2,12 +2,14 @@
 
 mod browser;
 mod helpers;
+mod idp;
 
 mod authorization_code;
 mod authorize;
 mod cli;
 mod client_credentials;
 mod errors;
+mod jwt_bearer;
 mod keys;
 mod lifecycle;
 mod oidc;

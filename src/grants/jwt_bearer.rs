@@ -1,0 +1,205 @@
+//! `grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer`, RFC 7523 §2.1: a JWT from a trusted
+//! issuer is exchanged for our access token. Checks follow RFC 7523 §3, RFC 7521 §5.2, RFC 8725.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use jsonwebtoken::jwk::JwkSet;
+use serde_json::Value;
+
+use super::{issue, resolve_target_or, Ctx, Refresh, Subject, TokenResponse};
+use crate::app::{AppState, ClientEntry};
+use crate::error::TokenError;
+use crate::http::client_auth::AuthedClient;
+use crate::http::extract::Form;
+use crate::jwt::assertion::{self, ClaimRules};
+use crate::store::{Client, ClientGrant, TrustedIssuer, User};
+
+pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+/// An assertion that passed every check, before its `jti` is consumed.
+pub struct Checked {
+    pub issuer: Arc<TrustedIssuer>,
+    pub claims: Value,
+}
+
+/// Runs every check of item 3 on `token`. Does not consume the `jti`.
+pub async fn check(app: &AppState, token: &str, now: i64) -> Result<Checked, TokenError> {
+    let parsed = assertion::parse(token).map_err(TokenError::grant)?;
+    assertion::check_header(&parsed.header).map_err(TokenError::grant)?;
+    let iss = parsed.claims["iss"].as_str().ok_or_else(|| TokenError::grant("iss is required"))?;
+    let issuer = app.issuer(iss).await?.filter(|i| i.enabled);
+    let issuer = issuer.ok_or_else(|| TokenError::grant(format!("issuer {iss:?} is not trusted")))?;
+    let keys = issuer_keys(app, &issuer, parsed.header["kid"].as_str()).await?;
+    assertion::verify_signature(token, &parsed.header, &keys).map_err(TokenError::grant)?;
+    let token_endpoint = app.settings.token_endpoint();
+    let rules = ClaimRules {
+        audiences: [&app.settings.issuer, &token_endpoint],
+        now,
+        skew: app.settings.jwt_clock_skew as i64,
+        max_age: issuer.max_age,
+        require_jti: issuer.require_jti,
+    };
+    assertion::check_claims(&parsed.claims, &rules).map_err(TokenError::grant)?;
+    let sub = parsed.claims["sub"].as_str().unwrap_or_default();
+    if !assertion::subject_allowed(&issuer.subjects, sub) {
+        return Err(TokenError::grant(format!("subject {sub:?} is not allowed for this issuer")));
+    }
+    Ok(Checked { issuer, claims: parsed.claims })
+}
+
+pub async fn issuer_keys(app: &AppState, issuer: &TrustedIssuer, kid: Option<&str>) -> Result<Arc<JwkSet>, TokenError> {
+    match (&issuer.jwks_json, &issuer.jwks_uri) {
+        (Some(json), _) => serde_json::from_str(json)
+            .map(Arc::new)
+            .map_err(|_| TokenError::grant("the issuer's stored key set is invalid")),
+        (None, Some(uri)) => app
+            .jwks
+            .get(uri, kid)
+            .await
+            .map_err(|e| TokenError::Unavailable(format!("the issuer's key set is unavailable: {e}").into())),
+        (None, None) => Err(TokenError::grant("the issuer has no keys configured")),
+    }
+}
+
+pub async fn handle(
+    app: &AppState,
+    client: Option<AuthedClient>,
+    form: &Form,
+    ip: IpAddr,
+    now: i64,
+) -> Result<TokenResponse, TokenError> {
+    let token = form.require("assertion")?;
+    let checked = check(app, token, now).await?;
+    let issuer = checked.issuer.clone();
+    let client = match client {
+        Some(c) if !c.authenticated => {
+            return Err(TokenError::unauthorized("public clients cannot use the jwt-bearer grant"))
+        }
+        Some(c) => AuthedClient { entry: Arc::new(within_issuer_scope(&c.entry, &issuer)), authenticated: true },
+        None if issuer.client_auth == "optional" => {
+            AuthedClient { entry: Arc::new(issuer_as_client(&issuer, app)), authenticated: false }
+        }
+        None => {
+            return Err(TokenError::InvalidClient {
+                desc: "client authentication required for this issuer".into(),
+                basic: false,
+            })
+        }
+    };
+    let ctx = Ctx { app, client, form, now, ip };
+    let (aud, scope) = resolve_target_or(&app.settings, &ctx.client.entry, form, true, issuer.audience.as_deref())?;
+    let sub = checked.claims["sub"].as_str().unwrap_or_default();
+    let user = map_subject(app, &issuer, sub, &checked.claims, now).await?;
+    if let Some(jti) = checked.claims["jti"].as_str() {
+        let exp = checked.claims["exp"].as_f64().unwrap_or(0.0) as i64 + app.settings.jwt_clock_skew as i64;
+        if !app.store.use_jti(&issuer.issuer, jti, exp).await? {
+            return Err(TokenError::grant("jti has already been used (replay)"));
+        }
+    }
+    let subject_id = match &user {
+        Some(u) => u.id.clone(),
+        None => format!("{}|{sub}", issuer.alias),
+    };
+    let auth_time = checked.claims["iat"].as_i64().unwrap_or(now);
+    let subject = Subject {
+        sub: &subject_id,
+        user: user.as_ref(),
+        gty: "jwt-bearer",
+        auth_time: Some(auth_time),
+        nonce: None,
+        idp: Some(&issuer.issuer),
+    };
+    issue(&ctx, subject, &aud, scope, Refresh::None).await
+}
+
+/// The client's grants, narrowed to the scopes the issuer may grant.
+fn within_issuer_scope(entry: &ClientEntry, issuer: &TrustedIssuer) -> ClientEntry {
+    let allowed: Vec<&str> = issuer.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let grants = entry
+        .grants
+        .iter()
+        .map(|g| ClientGrant {
+            api: g.api.clone(),
+            scopes: g.scopes.split(' ').filter(|s| allowed.contains(s)).collect::<Vec<_>>().join(" "),
+        })
+        .collect();
+    ClientEntry { client: entry.client.clone(), grants }
+}
+
+/// With `--client-auth optional` and no client, the issuer's alias stands in as the client.
+fn issuer_as_client(issuer: &TrustedIssuer, app: &AppState) -> ClientEntry {
+    let api = issuer.audience.clone().or(app.settings.default_audience().map(str::to_string)).unwrap_or_default();
+    let client = Client {
+        id: issuer.alias.clone(),
+        name: issuer.alias.clone(),
+        secret_hash: None,
+        public: true,
+        grant_types: GRANT_TYPE.into(),
+        redirect_uris: String::new(),
+        allowed_origins: String::new(),
+        first_party: false,
+        disabled: false,
+        created_at: issuer.created_at,
+        updated_at: issuer.created_at,
+        post_logout_redirect_uris: String::new(),
+        auth_method: String::new(),
+        jwks_uri: None,
+        jwks_json: None,
+    };
+    ClientEntry { client, grants: vec![ClientGrant { api, scopes: issuer.scope.clone() }] }
+}
+
+async fn map_subject(
+    app: &AppState,
+    issuer: &TrustedIssuer,
+    sub: &str,
+    claims: &Value,
+    now: i64,
+) -> Result<Option<User>, TokenError> {
+    match issuer.map.as_str() {
+        "passthrough" => Ok(None),
+        "provision" => {
+            let id = format!("{}|{sub}", issuer.alias);
+            let user = match app.store.get_user(&id).await? {
+                Some(u) => u,
+                None => provision(app, &id, claims, now).await?,
+            };
+            if user.disabled {
+                return Err(TokenError::grant("the provisioned user is disabled"));
+            }
+            Ok(Some(user))
+        }
+        _ => {
+            let linked = app.store.linked_user(&issuer.issuer, sub).await?;
+            let id = linked.ok_or_else(|| TokenError::grant("no local user is linked to this issuer and subject"))?;
+            let user = app.store.get_user(&id).await?.filter(|u| !u.disabled);
+            user.map(Some).ok_or_else(|| TokenError::grant("the linked user is disabled or deleted"))
+        }
+    }
+}
+
+async fn provision(app: &AppState, id: &str, claims: &Value, now: i64) -> Result<User, TokenError> {
+    let user = User {
+        id: id.to_string(),
+        username: id.to_string(),
+        username_lower: id.to_lowercase(),
+        email: claims["email"].as_str().map(str::to_string),
+        email_verified: claims["email_verified"].as_bool().unwrap_or(false),
+        password_hash: None,
+        disabled: false,
+        failed_count: 0,
+        failed_window_start: 0,
+        locked_until: 0,
+        created_at: now,
+        updated_at: now,
+    };
+    match app.store.insert_user(&user).await {
+        Ok(()) => Ok(user),
+        // Two first requests at once: the other one created it.
+        Err(crate::store::StoreError::Conflict) => {
+            app.store.get_user(id).await?.ok_or_else(|| TokenError::grant("could not provision the user"))
+        }
+        Err(e) => Err(e.into()),
+    }
+}

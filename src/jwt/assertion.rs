@@ -1,0 +1,211 @@
+//! Verifying JWTs signed by others: jwt-bearer assertions (RFC 7523 §3, RFC 7521 §5.2) and
+//! private_key_jwt client assertions (§2.2), hardened per RFC 8725. Every check has its own
+//! message, so `error_description` says exactly which one failed.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+use base64::Engine;
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
+use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use serde_json::Value;
+
+pub const MAX_ASSERTION_BYTES: usize = 16 * 1024;
+
+/// The unverified parts of a compact JWS.
+pub struct Parsed {
+    pub header: Value,
+    pub claims: Value,
+}
+
+pub fn parse(token: &str) -> Result<Parsed, String> {
+    if token.len() > MAX_ASSERTION_BYTES {
+        return Err("assertion is larger than 16 KiB".into());
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    if parts.len() != 3 || parts.iter().any(|p| p.is_empty() && parts.len() != 3) {
+        return Err("assertion is not a compact JWS (header.payload.signature)".into());
+    }
+    let json = |p: &str, what: &str| -> Result<Value, String> {
+        let bytes = B64.decode(p).map_err(|_| format!("assertion {what} is not base64url"))?;
+        serde_json::from_slice::<Value>(&bytes)
+            .ok()
+            .filter(Value::is_object)
+            .ok_or_else(|| format!("assertion {what} is not a JSON object"))
+    };
+    let header = json(parts[0], "header")?;
+    let claims = json(parts[1], "payload")?;
+    if parts[2].is_empty() {
+        return Err("assertion is unsigned".into());
+    }
+    Ok(Parsed { header, claims })
+}
+
+/// Header rules that need no key: no `none`, no HMAC, no unknown `crit`, not one of our
+/// access tokens. `jku`, `x5u` and `jwk` are ignored: keys come only from configuration.
+pub fn check_header(h: &Value) -> Result<(), String> {
+    let alg = h["alg"].as_str().ok_or("assertion header has no alg")?;
+    if alg.eq_ignore_ascii_case("none") {
+        return Err("alg none is not accepted".into());
+    }
+    if alg.starts_with("HS") {
+        return Err(format!("symmetric alg {alg} is not accepted"));
+    }
+    if !h["crit"].is_null() {
+        return Err("unsupported crit header".into());
+    }
+    if h["typ"]
+        .as_str()
+        .is_some_and(|t| t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt"))
+    {
+        return Err("an access token (typ at+jwt) is not an assertion".into());
+    }
+    Ok(())
+}
+
+/// The algorithm a key is for: its `alg`, or what its type implies.
+fn key_alg(jwk: &Jwk) -> Option<Algorithm> {
+    if let Some(a) = jwk.common.key_algorithm {
+        return match a {
+            KeyAlgorithm::RS256 => Some(Algorithm::RS256),
+            KeyAlgorithm::RS384 => Some(Algorithm::RS384),
+            KeyAlgorithm::RS512 => Some(Algorithm::RS512),
+            KeyAlgorithm::PS256 => Some(Algorithm::PS256),
+            KeyAlgorithm::PS384 => Some(Algorithm::PS384),
+            KeyAlgorithm::PS512 => Some(Algorithm::PS512),
+            KeyAlgorithm::ES256 => Some(Algorithm::ES256),
+            KeyAlgorithm::ES384 => Some(Algorithm::ES384),
+            KeyAlgorithm::EdDSA => Some(Algorithm::EdDSA),
+            _ => None,
+        };
+    }
+    match &jwk.algorithm {
+        AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Some(Algorithm::ES256),
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => Some(Algorithm::ES384),
+        AlgorithmParameters::OctetKeyPair(_) => Some(Algorithm::EdDSA),
+        _ => None,
+    }
+}
+
+/// Picks the key by `kid` among `keys` only, takes the algorithm from it, and checks the signature.
+pub fn verify_signature(token: &str, header: &Value, keys: &JwkSet) -> Result<(), String> {
+    let jwk = match header["kid"].as_str() {
+        Some(kid) => keys.find(kid).ok_or_else(|| format!("no key with kid {kid:?} at the issuer"))?,
+        None if keys.keys.len() == 1 => &keys.keys[0],
+        None => return Err("assertion has no kid and the issuer has several keys".into()),
+    };
+    let alg = key_alg(jwk).ok_or("the issuer's key has an unsupported type or alg")?;
+    let header_alg = header["alg"].as_str().unwrap_or("");
+    if format!("{alg:?}") != header_alg {
+        return Err(format!("alg {header_alg} does not match the key's alg {alg:?}"));
+    }
+    let key = DecodingKey::from_jwk(jwk).map_err(|_| "the issuer's key cannot be used")?;
+    let mut v = Validation::new(alg);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.validate_aud = false;
+    v.required_spec_claims.clear();
+    decode::<Value>(token, &key, &v).map(|_| ()).map_err(|_| "signature does not verify".to_string())
+}
+
+/// Time and audience rules shared by both kinds of assertion.
+pub struct ClaimRules<'a> {
+    pub audiences: [&'a str; 2],
+    pub now: i64,
+    pub skew: i64,
+    pub max_age: i64,
+    pub require_jti: bool,
+}
+
+pub fn check_claims(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
+    match &c["sub"] {
+        Value::String(s) if !s.is_empty() => {}
+        Value::Null => return Err("sub is required".into()),
+        _ => return Err("sub must be a non-empty string".into()),
+    }
+    let aud_ok = |v: &Value| v.as_str().is_some_and(|a| r.audiences.contains(&a));
+    match &c["aud"] {
+        Value::Null => return Err("aud is required".into()),
+        Value::String(_) if aud_ok(&c["aud"]) => {}
+        Value::Array(list) if list.iter().any(aud_ok) => {}
+        _ => return Err(format!("aud must contain {} or {}", r.audiences[0], r.audiences[1])),
+    }
+    let exp = match &c["exp"] {
+        Value::Null => return Err("exp is required".into()),
+        Value::Number(n) => n.as_f64().unwrap_or(0.0) as i64,
+        _ => return Err("exp must be a number".into()),
+    };
+    if exp + r.skew <= r.now {
+        return Err("assertion has expired".into());
+    }
+    let number = |k: &str| -> Result<Option<i64>, String> {
+        match &c[k] {
+            Value::Null => Ok(None),
+            Value::Number(n) => Ok(Some(n.as_f64().unwrap_or(0.0) as i64)),
+            _ => Err(format!("{k} must be a number")),
+        }
+    };
+    if number("nbf")?.is_some_and(|nbf| nbf - r.skew > r.now) {
+        return Err("assertion is not valid yet (nbf)".into());
+    }
+    let iat = number("iat")?;
+    if iat.is_some_and(|iat| iat - r.skew > r.now) {
+        return Err("iat is in the future".into());
+    }
+    let start = iat.unwrap_or(r.now);
+    if exp - start > r.max_age || r.now - start > r.max_age {
+        return Err(format!("assertion lifetime or age exceeds the allowed {} s", r.max_age));
+    }
+    match &c["jti"] {
+        Value::String(s) if !s.is_empty() => Ok(()),
+        Value::Null if !r.require_jti => Ok(()),
+        Value::Null => Err("jti is required".into()),
+        _ => Err("jti must be a non-empty string".into()),
+    }
+}
+
+/// Does `sub` match the issuer's `subjects` policy (`any`, a list, or `*` globs)?
+pub fn subject_allowed(policy: &str, sub: &str) -> bool {
+    policy.split(' ').filter(|p| !p.is_empty()).any(|p| p == "any" || glob(p, sub))
+}
+
+fn glob(pattern: &str, s: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    if parts.len() == 1 {
+        return pattern == s;
+    }
+    let (first, last) = (parts[0], parts[parts.len() - 1]);
+    if !s.starts_with(first) || !s.ends_with(last) || s.len() < first.len() + last.len() {
+        return false;
+    }
+    let mut rest = &s[first.len()..s.len() - last.len()];
+    for mid in &parts[1..parts.len() - 1] {
+        match rest.find(mid) {
+            Some(i) => rest = &rest[i + mid.len()..],
+            None => return false,
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_policies_match_lists_and_globs() {
+        assert!(subject_allowed("any", "x"));
+        assert!(subject_allowed("alice bob", "bob"));
+        assert!(!subject_allowed("alice bob", "bo"));
+        assert!(subject_allowed("repo:acme/*:ref:refs/heads/main", "repo:acme/api:ref:refs/heads/main"));
+        assert!(!subject_allowed("repo:acme/*", "repo:evil/x"));
+    }
+
+    #[test]
+    fn dangerous_headers_are_refused() {
+        assert!(check_header(&serde_json::json!({"alg": "none"})).is_err());
+        assert!(check_header(&serde_json::json!({"alg": "HS256"})).is_err());
+        assert!(check_header(&serde_json::json!({"alg": "ES256", "crit": ["b64"]})).is_err());
+        assert!(check_header(&serde_json::json!({"alg": "ES256", "typ": "at+jwt"})).is_err());
+        assert!(check_header(&serde_json::json!({"alg": "ES256", "jku": "https://evil"})).is_ok());
+    }
+}

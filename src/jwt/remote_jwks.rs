@@ -1,0 +1,129 @@
+//! Remote key sets of trusted issuers and private_key_jwt clients (RFC 7517), fetched only from
+//! configured URLs: https (loopback http only when allowed), no redirects, 5 s timeout, 1 MiB cap.
+//! Cached per `Cache-Control` within bounds; an unknown `kid` refetches at most once per 30 s.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+
+const MAX_BYTES: usize = 1024 * 1024;
+const KID_MISS_COOLDOWN: Duration = Duration::from_secs(30);
+const MIN_TTL: u64 = 60;
+const MAX_TTL: u64 = 24 * 3600;
+
+#[derive(Default)]
+struct Entry {
+    keys: Option<(Arc<JwkSet>, Instant, Duration)>,
+    last_fetch: Option<Instant>,
+}
+
+pub struct JwksCache {
+    http: reqwest::Client,
+    allow_loopback_http: bool,
+    default_ttl: Duration,
+    entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Entry>>>>,
+    pub fetches: std::sync::atomic::AtomicU64,
+}
+
+impl JwksCache {
+    pub fn new(allow_loopback_http: bool, default_ttl: Duration) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(5))
+            .connect_timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(JwksCache { http, allow_loopback_http, default_ttl, entries: Mutex::default(), fetches: Default::default() })
+    }
+
+    /// The key set at `url`, fresh enough to contain `kid` if the issuer publishes it.
+    pub async fn get(&self, url: &str, kid: Option<&str>) -> Result<Arc<JwkSet>, String> {
+        let slot = {
+            let mut map = self.entries.lock().map_err(|_| "key cache poisoned")?;
+            map.entry(url.to_string()).or_default().clone()
+        };
+        let mut e = slot.lock().await;
+        if let Some((keys, at, ttl)) = &e.keys {
+            let has_kid = kid.is_none_or(|k| keys.find(k).is_some());
+            let fresh = at.elapsed() < *ttl;
+            let cooling = e.last_fetch.is_some_and(|t| t.elapsed() < KID_MISS_COOLDOWN);
+            // Random kids must not turn into fetches: one refetch per cooldown at most.
+            if (fresh && has_kid) || cooling {
+                return Ok(keys.clone());
+            }
+        } else if e.last_fetch.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
+            return Err("the issuer's key set could not be fetched recently".into());
+        }
+        e.last_fetch = Some(Instant::now());
+        match self.fetch(url).await {
+            Ok((keys, ttl)) => {
+                let keys = Arc::new(keys);
+                e.keys = Some((keys.clone(), Instant::now(), ttl));
+                Ok(keys)
+            }
+            // An unreachable IdP keeps its last good keys until they can be refreshed.
+            Err(err) => match &e.keys {
+                Some((keys, _, _)) => {
+                    tracing::warn!(url, error = %err, "key set refresh failed; using cached keys");
+                    Ok(keys.clone())
+                }
+                None => Err(err),
+            },
+        }
+    }
+
+    /// Fetches a JSON document from a configured URL under the same rules (used by `--discover`).
+    pub async fn fetch_json(&self, url: &str) -> Result<serde_json::Value, String> {
+        let (bytes, _) = self.fetch_bytes(url).await?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not JSON: {e}"))
+    }
+
+    async fn fetch(&self, url: &str) -> Result<(JwkSet, Duration), String> {
+        let (bytes, max_age) = self.fetch_bytes(url).await?;
+        let keys: JwkSet = serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not a JWK set: {e}"))?;
+        let ttl = max_age.map_or(self.default_ttl, |s| Duration::from_secs(s.clamp(MIN_TTL, MAX_TTL)));
+        Ok((keys, ttl))
+    }
+
+    async fn fetch_bytes(&self, url: &str) -> Result<(Vec<u8>, Option<u64>), String> {
+        check_url(url, self.allow_loopback_http)?;
+        self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut resp = self.http.get(url).send().await.map_err(|e| format!("{url}: {e}"))?;
+        if !resp.status().is_success() {
+            return Err(format!("{url}: HTTP {}", resp.status()));
+        }
+        let max_age = resp
+            .headers()
+            .get(reqwest::header::CACHE_CONTROL)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(',').find_map(|d| d.trim().strip_prefix("max-age=")?.parse().ok()));
+        if resp.content_length().is_some_and(|n| n as usize > MAX_BYTES) {
+            return Err(format!("{url}: key set larger than 1 MiB"));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{url}: {e}"))? {
+            body.extend_from_slice(&chunk);
+            if body.len() > MAX_BYTES {
+                return Err(format!("{url}: key set larger than 1 MiB"));
+            }
+        }
+        Ok((body, max_age))
+    }
+}
+
+/// https only; plain http only for loopback addresses, and only when allowed.
+pub fn check_url(url: &str, allow_loopback_http: bool) -> Result<(), String> {
+    let u = url::Url::parse(url).map_err(|_| format!("{url}: not a URL"))?;
+    let loopback = match u.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d == "localhost",
+        None => false,
+    };
+    match u.scheme() {
+        "https" => Ok(()),
+        "http" if loopback && allow_loopback_http => Ok(()),
+        _ => Err(format!("{url}: key sets are fetched over https only")),
+    }
+}

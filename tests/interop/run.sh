@@ -1,0 +1,355 @@
+#!/usr/bin/env bash
+# Interop suite: real third-party OAuth/OIDC client libraries against a running oauthd.
+#
+#   tests/interop/run.sh
+#
+# Python (Authlib, PyJWT) and Node (openid-client, jose) talk to a fresh oauthd, once on
+# SQLite and once on PostgreSQL. Everything the tests use is provisioned through the CLI.
+#
+# Environment:
+#   OAUTHD_BIN                 use this binary instead of building target/release/oauthd
+#   OAUTHD_TEST_PG_URL         PostgreSQL base URL, no database (default postgres://postgres@127.0.0.1:5432)
+#   OAUTHD_INTEROP_BACKENDS    backends to run (default "sqlite postgres")
+#   OAUTHD_INTEROP_ALGS        signing algorithms to run the suites with, in order (default "RS256 ES256 EdDSA")
+#   OAUTHD_INTEROP_SKIP_INSTALL=1  reuse target/interop-venv and node_modules as they are
+#   PYTEST_ADDOPTS / NODE_TEST_ARGS  extra arguments for the runners (e.g. -k NAME / --test-name-pattern=NAME)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT=$PWD
+HERE=$ROOT/tests/interop
+
+section() { printf '\n==================== %s ====================\n' "$*"; }
+note() { printf -- '--- %s\n' "$*"; }
+
+# Each backend runs in a child process (`run.sh --backend NAME`) so that `set -e` holds
+# inside it and one backend's failure does not stop the other.
+VENV=$ROOT/target/interop-venv
+PY=$VENV/bin/python
+CHILD_BACKEND=""
+if [ "${1:-}" = "--backend" ]; then
+  CHILD_BACKEND=${2:?--backend needs a name}
+  BIN=${OAUTHD_INTEROP_CHILD_BIN:?}
+fi
+
+if [ -z "$CHILD_BACKEND" ]; then
+  # -------------------------------------------------------------- dependencies
+  if [ "${OAUTHD_INTEROP_SKIP_INSTALL:-}" != 1 ]; then
+    section "Installing dependencies"
+    mkdir -p "$ROOT/target"
+    if [ ! -x "$PY" ]; then
+      note "creating venv $VENV"
+      python3 -m venv "$VENV"
+    fi
+    note "pip install -r tests/interop/requirements.txt"
+    "$PY" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
+    note "npm ci (tests/interop/node)"
+    (cd "$HERE/node" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+
+  # -------------------------------------------------------------- oauthd binary
+  if [ -n "${OAUTHD_BIN:-}" ]; then
+    # Absolute, since the server and the CLI run in a temporary directory.
+    case "$OAUTHD_BIN" in
+      */*) BIN=$(realpath "$OAUTHD_BIN") ;;
+      *) BIN=$(command -v "$OAUTHD_BIN") ;;
+    esac
+    section "Using OAUTHD_BIN=$BIN"
+  else
+    section "Building oauthd (cargo build --release)"
+    cargo build --release
+    BIN=$ROOT/target/release/oauthd
+  fi
+  [ -x "$BIN" ] || { echo "FATAL: $BIN is not an executable" >&2; exit 1; }
+  "$BIN" --version
+fi
+
+PG_BASE=${OAUTHD_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}
+PG_BASE=${PG_BASE%/}
+BACKENDS=${OAUTHD_INTEROP_BACKENDS:-sqlite postgres}
+# Each backend runs both suites once per signing algorithm, rotating the key through the CLI.
+ALGS=${OAUTHD_INTEROP_ALGS:-RS256 ES256 EdDSA}
+
+API=https://api.interop.test
+API2=https://api2.interop.test
+REDIRECT=http://127.0.0.1:8976/callback
+USERNAME=interop-alice
+PASSWORD='correct horse battery staple 42!'
+EMAIL=interop-alice@example.test
+
+# Per-backend state, cleaned up by the trap.
+SERVER_PID=""
+DB_NAME=""
+WORK=""
+
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""
+  fi
+}
+
+drop_db() {
+  if [ -n "$DB_NAME" ]; then
+    psql "$PG_BASE/postgres" -qAt -v ON_ERROR_STOP=1 \
+      -c "DROP DATABASE IF EXISTS \"$DB_NAME\" WITH (FORCE)" >/dev/null || echo "WARNING: could not drop $DB_NAME" >&2
+    DB_NAME=""
+  fi
+}
+
+cleanup() {
+  stop_server
+  drop_db
+  if [ -n "$WORK" ] && [ -d "$WORK" ]; then rm -rf "$WORK"; fi
+  WORK=""
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Reads one field of a JSON document on stdin.
+json_field() { "$PY" -c 'import json, sys; print(json.load(sys.stdin)[sys.argv[1]])' "$1"; }
+
+# Counts from pytest's JUnit XML: "passed failed skipped".
+pytest_counts() {
+  "$PY" - "$1" <<'EOF'
+import sys, xml.etree.ElementTree as ET
+try:
+    root = ET.parse(sys.argv[1]).getroot()
+except Exception:
+    print("0 0 0"); sys.exit()
+suites = [root] if root.tag == "testsuite" else list(root)
+t = sum(int(s.get("tests", 0)) for s in suites)
+f = sum(int(s.get("failures", 0)) + int(s.get("errors", 0)) for s in suites)
+s = sum(int(s.get("skipped", 0)) for s in suites)
+print(t - f - s, f, s)
+EOF
+}
+
+# Counts from node's TAP summary: "passed failed skipped".
+node_counts() {
+  "$PY" - "$1" <<'EOF'
+import re, sys
+n = {"pass": 0, "fail": 0, "skipped": 0, "todo": 0, "cancelled": 0}
+try:
+    for line in open(sys.argv[1]):
+        m = re.match(r"^# (pass|fail|skipped|todo|cancelled) (\d+)$", line.strip())
+        if m:
+            n[m.group(1)] = int(m.group(2))
+except OSError:
+    pass
+print(n["pass"], n["fail"] + n["cancelled"], n["skipped"] + n["todo"])
+EOF
+}
+
+# The signing algorithm the running server advertises (and signs with).
+active_alg() {
+  curl -fsS "$1/.well-known/openid-configuration" |
+    "$PY" -c 'import json, sys; print(" ".join(json.load(sys.stdin)["id_token_signing_alg_values_supported"]))'
+}
+
+# Runs both suites against the running server after making `alg` its signing algorithm
+# (a key rotation through the CLI, picked up by the server within key_refresh_interval).
+run_suites() {
+  local backend=$1 alg=$2 issuer=$3 config=$4
+  if [ "$(active_alg "$issuer")" != "$alg" ]; then
+    section "[$backend] Rotating the signing key to $alg (oauthd keys rotate)"
+    cli keys rotate --alg "$alg"
+    local i
+    for i in $(seq 1 100); do
+      [ "$(active_alg "$issuer")" = "$alg" ] && break
+      sleep 0.1
+    done
+    [ "$(active_alg "$issuer")" = "$alg" ] || { echo "FATAL: the server did not switch to $alg" >&2; return 1; }
+  fi
+  ALG="$alg" "$PY" - "$config" <<'EOF2'
+import json, os, sys
+with open(sys.argv[1]) as f:
+    doc = json.load(f)
+doc["signing_alg"] = os.environ["ALG"]
+with open(sys.argv[1], "w") as f:
+    json.dump(doc, f, indent=2)
+EOF2
+
+  section "[$backend/$alg] Python suite (pytest: Authlib, PyJWT)"
+  local py_rc=0
+  "$PY" -m pytest "$HERE/python" -v -rfE \
+    --junitxml="$WORK/pytest-$alg.xml" -o junit_family=xunit2 || py_rc=$?
+  local py_p py_f py_s
+  read -r py_p py_f py_s < <(pytest_counts "$WORK/pytest-$alg.xml")
+  if [ "$py_rc" != 0 ] && [ "$py_f" = 0 ]; then py_f=1; fi
+
+  section "[$backend/$alg] Node suite (node --test: openid-client, jose)"
+  local node_rc=0
+  # shellcheck disable=SC2086
+  (cd "$HERE/node" && node --test \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$WORK/node-$alg.tap" \
+    ${NODE_TEST_ARGS:-} interop.test.mjs) || node_rc=$?
+  local nd_p nd_f nd_s
+  read -r nd_p nd_f nd_s < <(node_counts "$WORK/node-$alg.tap")
+  if [ "$node_rc" != 0 ] && [ "$nd_f" = 0 ]; then nd_f=1; fi
+
+  echo "$alg $py_p $py_f $py_s $nd_p $nd_f $nd_s $py_rc $node_rc" >>"$RESULT"
+}
+
+run_backend() {
+  local backend=$1
+  section "Backend: $backend"
+  WORK=$(mktemp -d "${TMPDIR:-/tmp}/oauthd-interop-$backend.XXXXXX")
+  local db_url
+  case "$backend" in
+    sqlite)
+      db_url="sqlite://$WORK/oauthd.db"
+      ;;
+    postgres)
+      DB_NAME="oauthd_interop_$(head -c 6 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+      note "creating database $DB_NAME on $PG_BASE"
+      psql "$PG_BASE/postgres" -qAt -v ON_ERROR_STOP=1 -c "CREATE DATABASE \"$DB_NAME\"" >/dev/null
+      db_url="$PG_BASE/$DB_NAME"
+      ;;
+    *)
+      echo "unknown backend $backend" >&2
+      return 1
+      ;;
+  esac
+  local port
+  port=$(free_port)
+  local issuer="http://127.0.0.1:$port"
+
+  # The server and the CLI see the same settings. They run in $WORK so that no
+  # config/oauthd.toml of the checkout is picked up.
+  export OAUTHD_DATABASE_URL="$db_url"
+  export OAUTHD_BIND="127.0.0.1:$port"
+  export OAUTHD_ARGON2_MEMORY_KIB=1024
+  export OAUTHD_DEFAULT_AUDIENCE="$API"
+  export OAUTHD_SIGNING_ALG=RS256
+  export OAUTHD_KEY_REFRESH_INTERVAL=1
+  export RUST_LOG=warn
+  cli() { (cd "$WORK" && "$BIN" "$@"); }
+
+  section "[$backend] Provisioning through the CLI"
+  cli migrate
+  cli api create --identifier "$API" --name "Interop API" --scope "read:x write:x" --json
+  cli api create --identifier "$API2" --name "Interop API 2" --scope "read:y" --json
+
+  local cc pw spa web
+  cc=$(cli client create --name "Interop M2M" --grant client_credentials --api "$API" --scope "read:x write:x" --json)
+  cli api grant --client "$(json_field client_id <<<"$cc")" --api "$API2" --scope "read:y"
+  pw=$(cli client create --name "Interop Password" --grant password --grant refresh_token \
+    --api "$API" --scope "read:x" --json)
+  spa=$(cli client create --name "Interop SPA" --public --first-party \
+    --grant authorization_code --grant refresh_token --redirect-uri "$REDIRECT" \
+    --allowed-origin "http://127.0.0.1:8976" --api "$API" --scope "read:x" --json)
+  web=$(cli client create --name "Interop Third-Party Web" \
+    --grant authorization_code --grant refresh_token --redirect-uri "$REDIRECT" \
+    --api "$API" --scope "read:x" --json)
+  local user
+  user=$(printf '%s' "$PASSWORD" | cli user create --username "$USERNAME" --email "$EMAIL" --password-stdin --json)
+  for c in "$cc" "$pw" "$spa" "$web"; do
+    "$PY" -c 'import json, sys; c = json.load(sys.stdin); print("client", c["client_id"], c["name"], c["grant_types"], c["token_endpoint_auth_method"])' <<<"$c"
+  done
+  echo "user $user"
+
+  local config=$WORK/interop.json
+  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" USER_JSON="$user" ISSUER="$issuer" BACKEND="$backend" \
+    API="$API" API2="$API2" REDIRECT="$REDIRECT" USERNAME="$USERNAME" PASSWORD="$PASSWORD" EMAIL="$EMAIL" \
+    "$PY" - "$config" <<'EOF2'
+import json, os, sys
+e = os.environ
+def client(var):
+    c = json.loads(e[var])
+    return {"client_id": c["client_id"], "client_secret": c.get("client_secret")}
+doc = {
+    "backend": e["BACKEND"],
+    "issuer": e["ISSUER"],
+    "api": e["API"],
+    "api2": e["API2"],
+    "redirect_uri": e["REDIRECT"],
+    "user": {"username": e["USERNAME"], "password": e["PASSWORD"], "email": e["EMAIL"],
+             "user_id": json.loads(e["USER_JSON"])["user_id"]},
+    "clients": {"m2m": client("CC"), "password": client("PW"), "spa": client("SPA"), "web": client("WEB")},
+}
+with open(sys.argv[1], "w") as f:
+    json.dump(doc, f, indent=2)
+EOF2
+
+  section "[$backend] Starting oauthd on $issuer"
+  (cd "$WORK" && exec "$BIN" serve) >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  local ok=0
+  for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "$issuer/healthz" 2>/dev/null; then ok=1; break; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  if [ "$ok" != 1 ]; then
+    echo "FATAL: oauthd did not become healthy; its log:" >&2
+    cat "$WORK/server.log" >&2
+    return 1
+  fi
+  note "healthy (pid $SERVER_PID)"
+  curl -fsS "$issuer/.well-known/openid-configuration" | "$PY" -c 'import json, sys; d = json.load(sys.stdin); print("grant_types_supported:", d["grant_types_supported"]); print("token_endpoint_auth_methods_supported:", d["token_endpoint_auth_methods_supported"])'
+
+  export OAUTHD_INTEROP_CONFIG="$config"
+  : >"$RESULT"
+  local alg
+  for alg in $ALGS; do
+    run_suites "$backend" "$alg" "$issuer" "$config"
+  done
+
+  section "[$backend] Stopping oauthd"
+  stop_server
+  if grep -qiE '\b(ERROR|panicked)\b' "$WORK/server.log"; then
+    note "server log had errors:"
+    grep -iE '\b(ERROR|panicked)\b' "$WORK/server.log" | head -n 50
+  fi
+  drop_db
+  rm -rf "$WORK"
+  WORK=""
+  unset OAUTHD_DATABASE_URL OAUTHD_BIND OAUTHD_ARGON2_MEMORY_KIB OAUTHD_DEFAULT_AUDIENCE OAUTHD_SIGNING_ALG \
+    OAUTHD_KEY_REFRESH_INTERVAL OAUTHD_INTEROP_CONFIG
+
+}
+
+if [ -n "$CHILD_BACKEND" ]; then
+  RESULT=${OAUTHD_INTEROP_CHILD_RESULT:?}
+  run_backend "$CHILD_BACKEND"
+  exit 0
+fi
+
+TOTAL_PASS=0
+TOTAL_FAIL=0
+TOTAL_SKIP=0
+SUMMARY=()
+FAILED=0
+RESULTS=$(mktemp -d "${TMPDIR:-/tmp}/oauthd-interop-results.XXXXXX")
+for backend in $BACKENDS; do
+  rc=0
+  OAUTHD_INTEROP_CHILD_BIN="$BIN" OAUTHD_INTEROP_CHILD_RESULT="$RESULTS/$backend" \
+    bash "$HERE/run.sh" --backend "$backend" || rc=$?
+  if [ -s "$RESULTS/$backend" ]; then
+    while read -r alg py_p py_f py_s nd_p nd_f nd_s py_rc node_rc; do
+      SUMMARY+=("$(printf '%-9s %-6s python: %2d passed, %d failed, %d skipped   node: %2d passed, %d failed, %d skipped' \
+        "$backend" "$alg" "$py_p" "$py_f" "$py_s" "$nd_p" "$nd_f" "$nd_s")")
+      TOTAL_PASS=$((TOTAL_PASS + py_p + nd_p))
+      TOTAL_FAIL=$((TOTAL_FAIL + py_f + nd_f))
+      TOTAL_SKIP=$((TOTAL_SKIP + py_s + nd_s))
+      if [ "$py_rc" != 0 ] || [ "$node_rc" != 0 ]; then FAILED=1; fi
+    done <"$RESULTS/$backend"
+  fi
+  if [ "$rc" != 0 ]; then
+    SUMMARY+=("$(printf '%-9s FAILED before its suites finished (exit %s); see the output above' "$backend" "$rc")")
+    TOTAL_FAIL=$((TOTAL_FAIL + 1))
+    FAILED=1
+  fi
+done
+rm -rf "$RESULTS"
+
+section "Interop summary"
+for line in "${SUMMARY[@]}"; do echo "$line"; done
+echo "interop: $TOTAL_PASS passed, $TOTAL_FAIL failed, $TOTAL_SKIP skipped"
+exit "$FAILED"
