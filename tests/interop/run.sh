@@ -72,6 +72,11 @@ ALGS=${OAUTHD_INTEROP_ALGS:-RS256 ES256 EdDSA}
 API=https://api.interop.test
 API2=https://api2.interop.test
 REDIRECT=http://127.0.0.1:8976/callback
+JWT_BEARER=urn:ietf:params:oauth:grant-type:jwt-bearer
+# External issuers of jwt-bearer assertions: one that needs client authentication, one that does not.
+IDP=https://idp.interop.test
+IDP_OPEN=https://idp-open.interop.test
+IDP_SUBJECT=alice@idp.interop.test
 USERNAME=interop-alice
 PASSWORD='correct horse battery staple 42!'
 EMAIL=interop-alice@example.test
@@ -249,13 +254,42 @@ run_backend() {
     --api "$API" --scope "read:x" --json)
   local user
   user=$(printf '%s' "$PASSWORD" | cli user create --username "$USERNAME" --email "$EMAIL" --password-stdin --json)
-  for c in "$cc" "$pw" "$spa" "$web"; do
+
+  # Key pairs the tests sign with (a private_key_jwt client's, an assertion issuer's); oauthd
+  # is given only the public halves, through the CLI.
+  local keys=$WORK/keys
+  mkdir -p "$keys"
+  "$PY" - "$keys" <<'EOF2'
+import json, sys
+from joserfc.jwk import ECKey, RSAKey
+out = sys.argv[1]
+for name, key, alg in (("client", RSAKey.generate_key(2048), "RS256"), ("idp", ECKey.generate_key("P-256"), "ES256")):
+    private = key.as_dict(private=True)
+    private.update({"kid": f"interop-{name}-{key.thumbprint()[:8]}", "alg": alg, "use": "sig"})
+    public = {k: v for k, v in private.items() if k not in ("d", "p", "q", "dp", "dq", "qi")}
+    json.dump(private, open(f"{out}/{name}.private.jwk", "w"))
+    json.dump({"keys": [public]}, open(f"{out}/{name}.jwks.json", "w"))
+EOF2
+  local keyclient
+  keyclient=$(cli client create --name "Interop Key Client" --auth-method private_key_jwt \
+    --jwks-file "$keys/client.jwks.json" --grant client_credentials --grant "$JWT_BEARER" \
+    --api "$API" --scope "read:x" --json)
+  cli trust add --issuer "$IDP" --jwks-file "$keys/idp.jwks.json" --subjects "$IDP_SUBJECT" \
+    --scope "read:x" --map link --json
+  cli trust add --issuer "$IDP_OPEN" --jwks-file "$keys/idp.jwks.json" --subjects "$IDP_SUBJECT" \
+    --scope "read:x" --map link --client-auth optional --json
+  cli user link "$USERNAME" --issuer "$IDP" --subject "$IDP_SUBJECT"
+  cli user link "$USERNAME" --issuer "$IDP_OPEN" --subject "$IDP_SUBJECT"
+
+  for c in "$cc" "$pw" "$spa" "$web" "$keyclient"; do
     "$PY" -c 'import json, sys; c = json.load(sys.stdin); print("client", c["client_id"], c["name"], c["grant_types"], c["token_endpoint_auth_method"])' <<<"$c"
   done
   echo "user $user"
 
   local config=$WORK/interop.json
-  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" USER_JSON="$user" ISSUER="$issuer" BACKEND="$backend" \
+  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" KEYCLIENT="$keyclient" KEYS="$keys" \
+    IDP="$IDP" IDP_OPEN="$IDP_OPEN" IDP_SUBJECT="$IDP_SUBJECT" \
+    USER_JSON="$user" ISSUER="$issuer" BACKEND="$backend" \
     API="$API" API2="$API2" REDIRECT="$REDIRECT" USERNAME="$USERNAME" PASSWORD="$PASSWORD" EMAIL="$EMAIL" \
     "$PY" - "$config" <<'EOF2'
 import json, os, sys
@@ -271,7 +305,14 @@ doc = {
     "redirect_uri": e["REDIRECT"],
     "user": {"username": e["USERNAME"], "password": e["PASSWORD"], "email": e["EMAIL"],
              "user_id": json.loads(e["USER_JSON"])["user_id"]},
-    "clients": {"m2m": client("CC"), "password": client("PW"), "spa": client("SPA"), "web": client("WEB")},
+    "clients": {"m2m": client("CC"), "password": client("PW"), "spa": client("SPA"), "web": client("WEB"),
+                "key": dict(client("KEYCLIENT"), private_jwk=json.load(open(e["KEYS"] + "/client.private.jwk")))},
+    # Issuers trusted for the jwt-bearer grant (client auth required / optional), same key pair.
+    "assertion_issuers": {
+        "required": {"issuer": e["IDP"], "subject": e["IDP_SUBJECT"]},
+        "optional": {"issuer": e["IDP_OPEN"], "subject": e["IDP_SUBJECT"]},
+    },
+    "assertion_private_jwk": json.load(open(e["KEYS"] + "/idp.private.jwk")),
 }
 with open(sys.argv[1], "w") as f:
     json.dump(doc, f, indent=2)

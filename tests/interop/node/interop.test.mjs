@@ -408,3 +408,72 @@ test('tokenIntrospection and tokenRevocation', async () => {
   const after = await client.tokenIntrospection(config, tokens.access_token);
   assert.equal(after.active, false);
 });
+
+// ------------------------------------------------------------------------ private_key_jwt, jwt-bearer
+
+const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer';
+
+async function keyClientConfig(extra = {}) {
+  const c = cfg.clients.key;
+  const key = await jose.importJWK(c.private_jwk, c.private_jwk.alg);
+  return client.discovery(issuer, c.client_id, undefined, client.PrivateKeyJwt({ key, kid: c.private_jwk.kid }), {
+    ...insecure,
+    ...extra,
+  });
+}
+
+test('discovery advertises the jwt-bearer grant and private_key_jwt', async () => {
+  const meta = (await discover('m2m')).serverMetadata();
+  assert.ok(meta.grant_types_supported.includes(JWT_BEARER));
+  assert.ok(meta.token_endpoint_auth_methods_supported.includes('private_key_jwt'));
+});
+
+test('clientCredentialsGrant with PrivateKeyJwt client authentication, then tokenIntrospection', async () => {
+  const c = cfg.clients.key;
+  const f = recordingFetch();
+  const config = await keyClientConfig({ [client.customFetch]: f });
+  const tokens = await client.clientCredentialsGrant(config, { scope: 'read:x' });
+  const sent = bodyParams(f.lastTo(config.serverMetadata().token_endpoint).body);
+  assert.equal(sent.get('client_assertion_type'), 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer');
+  const a = jose.decodeJwt(sent.get('client_assertion'));
+  assert.equal(a.iss, c.client_id);
+  assert.equal(a.sub, c.client_id);
+  await verifyAccessToken(tokens.access_token, { audience: cfg.api, clientId: c.client_id, scope: 'read:x' });
+
+  const info = await client.tokenIntrospection(config, tokens.access_token);
+  assert.equal(info.active, true);
+  assert.equal(info.client_id, c.client_id);
+});
+
+test('jwt-bearer grant (genericGrantRequest) with a jose-signed assertion and PrivateKeyJwt', async () => {
+  const c = cfg.clients.key;
+  const idp = cfg.assertion_issuers.required;
+  const jwk = cfg.assertion_private_jwk;
+  const idpKey = await jose.importJWK(jwk, jwk.alg);
+  const assertion = await new jose.SignJWT({})
+    .setProtectedHeader({ alg: jwk.alg, kid: jwk.kid, typ: 'JWT' })
+    .setIssuer(idp.issuer)
+    .setSubject(idp.subject)
+    .setAudience(cfg.issuer)
+    .setIssuedAt()
+    .setExpirationTime('5m')
+    .setJti(crypto.randomUUID())
+    .sign(idpKey);
+
+  const config = await keyClientConfig();
+  const tokens = await client.genericGrantRequest(config, JWT_BEARER, { assertion, scope: 'read:x' });
+  await verifyAccessToken(tokens.access_token, {
+    audience: cfg.api,
+    clientId: c.client_id,
+    sub: cfg.user.user_id,
+    scope: 'read:x',
+  });
+
+  // The same assertion again is a replay.
+  const e = await client.genericGrantRequest(config, JWT_BEARER, { assertion, scope: 'read:x' }).then(
+    () => assert.fail('a replayed assertion was accepted'),
+    (err) => err,
+  );
+  assert.ok(e instanceof client.ResponseBodyError, `${e?.name}: ${e?.message}`);
+  assert.equal(e.error, 'invalid_grant');
+});

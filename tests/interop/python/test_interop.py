@@ -454,3 +454,108 @@ def test_introspection_and_revocation(cfg, discovery, jwks_client):
 
     r = s.introspect_token(discovery["introspection_endpoint"], token=token["refresh_token"], token_type_hint="refresh_token")
     assert r.status_code == 200 and r.json() == {"active": False}, r.text
+
+
+# ----------------------------------------------------------------------------- private_key_jwt, jwt-bearer
+
+JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+
+def key_session(cfg, discovery, **kw):
+    """OAuth2Session authenticating with Authlib's PrivateKeyJWT (RFC 7523 §2.2)."""
+    from authlib.oauth2.rfc7523 import PrivateKeyJWT
+    from joserfc.jwk import RSAKey
+
+    c = cfg["clients"]["key"]
+    key = RSAKey.import_key(c["private_jwk"])
+    s = OAuth2Session(c["client_id"], key, token_endpoint_auth_method="private_key_jwt", **kw)
+    s.register_client_auth_method(PrivateKeyJWT(discovery["token_endpoint"], headers={"kid": c["private_jwk"]["kid"]}))
+    return s
+
+
+def test_discovery_advertises_jwt_bearer_and_private_key_jwt(discovery):
+    assert JWT_BEARER in discovery["grant_types_supported"]
+    assert "private_key_jwt" in discovery["token_endpoint_auth_methods_supported"]
+
+
+def test_private_key_jwt_client_credentials(cfg, discovery, jwks_client, capture):
+    c = cfg["clients"]["key"]
+    s = capture.attach(key_session(cfg, discovery, scope="read:x"))
+    token = s.fetch_token(discovery["token_endpoint"], grant_type="client_credentials")
+
+    sent = capture.last_to(discovery["token_endpoint"])
+    body = parse_qs(sent.body)
+    assert body["client_assertion_type"] == ["urn:ietf:params:oauth:client-assertion-type:jwt-bearer"]
+    assertion = jwt.decode(body["client_assertion"][0], options={"verify_signature": False})
+    assert assertion["iss"] == assertion["sub"] == c["client_id"]
+    assert "Authorization" not in sent.headers
+
+    verify_access_token(jwks_client, cfg, token["access_token"], cfg["api"], client_id=c["client_id"], scope="read:x")
+
+    # Introspection with the same client authentication (Authlib uses the revocation auth method).
+    s = key_session(cfg, discovery, revocation_endpoint_auth_method="private_key_jwt")
+    r = s.introspect_token(discovery["introspection_endpoint"], token=token["access_token"])
+    assert r.status_code == 200, r.text
+    assert r.json()["active"] is True and r.json()["client_id"] == c["client_id"]
+
+
+def test_jwt_bearer_grant_authlib_assertion_session_without_client_auth(cfg, discovery, jwks_client):
+    """Authlib's AssertionSession (RFC 7521/7523 client) against an issuer trusted with
+    --client-auth optional: the assertion alone is the grant."""
+    from authlib.integrations.requests_client import AssertionSession
+
+    idp = cfg["assertion_issuers"]["optional"]
+    jwk = cfg["assertion_private_jwk"]
+    s = AssertionSession(
+        token_endpoint=discovery["token_endpoint"],
+        issuer=idp["issuer"],
+        subject=idp["subject"],
+        scope="read:x",
+        key=jwk,
+        alg=jwk["alg"],
+        header={"kid": jwk["kid"]},
+    )
+    token = s.refresh_token()
+    claims = verify_access_token(
+        jwks_client, cfg, token["access_token"], cfg["api"], client_id=claims_client_id(token), sub=cfg["user"]["user_id"],
+        scope="read:x",
+    )
+    assert claims["sub"] == cfg["user"]["user_id"], "the linked local user is the subject"
+    # Every assertion has a fresh jti: a second exchange works too.
+    again = s.refresh_token()
+    verify_access_token(jwks_client, cfg, again["access_token"], cfg["api"], client_id=claims["client_id"], sub=cfg["user"]["user_id"])
+
+
+def claims_client_id(token):
+    return jwt.decode(token["access_token"], options={"verify_signature": False})["client_id"]
+
+
+def test_jwt_bearer_grant_with_private_key_jwt_client(cfg, discovery, jwks_client):
+    from authlib.oauth2.rfc7523 import JWTBearerGrant
+
+    c = cfg["clients"]["key"]
+    idp = cfg["assertion_issuers"]["required"]
+    jwk = cfg["assertion_private_jwk"]
+    assertion = JWTBearerGrant.sign(
+        jwk,
+        issuer=idp["issuer"],
+        audience=discovery["token_endpoint"],
+        subject=idp["subject"],
+        header={"kid": jwk["kid"]},
+        alg=jwk["alg"],
+        expires_in=300,
+    )
+    s = key_session(cfg, discovery, scope="read:x")
+    token = s.fetch_token(discovery["token_endpoint"], grant_type=JWT_BEARER, assertion=assertion)
+    verify_access_token(
+        jwks_client, cfg, token["access_token"], cfg["api"], client_id=c["client_id"], sub=cfg["user"]["user_id"], scope="read:x"
+    )
+
+    # RFC 7523 §3 item 7 / RFC 7519 jti: the same assertion cannot be used twice.
+    from authlib.integrations.base_client.errors import OAuthError
+
+    with pytest.raises(OAuthError) as e:
+        key_session(cfg, discovery, scope="read:x").fetch_token(
+            discovery["token_endpoint"], grant_type=JWT_BEARER, assertion=assertion
+        )
+    assert e.value.error == "invalid_grant"
