@@ -9,6 +9,7 @@ use axum::Router;
 
 use crate::cache::TtlCache;
 use crate::config::Settings;
+use crate::jwt::kek::Kek;
 use crate::jwt::keys::{self, Keyring};
 use crate::jwt::remote_jwks::JwksCache;
 use crate::password::Passwords;
@@ -28,6 +29,7 @@ pub struct AppState {
     pub origins: OriginCache,
     pub issuers: TtlCache<TrustedIssuer>,
     pub jwks: JwksCache,
+    pub kek: Option<Kek>,
 }
 
 pub fn now() -> i64 {
@@ -40,9 +42,13 @@ impl AppState {
         let store =
             crate::store::connect(&settings.database_url, Duration::from_millis(settings.db_timeout_ms)).await?;
         store.migrate().await?;
-        keys::ensure_active(store.as_ref(), settings.signing_alg, now()).await?;
+        let kek = Kek::from_settings(&settings)?;
+        if kek.is_none() {
+            tracing::warn!("NO key_encryption_key IS SET: private signing keys are stored UNENCRYPTED in the database. Set OAUTHD_KEY_ENCRYPTION_KEY (and profile = \"production\") before going live.");
+        }
+        keys::ensure_active(store.as_ref(), settings.signing_alg, now(), kek.as_ref()).await?;
         let records = store.list_keys().await?;
-        let keyring = Keyring::build(&records, now(), settings.key_publish_window(), None)?;
+        let keyring = Keyring::build(&records, now(), settings.key_publish_window(), None, kek.as_ref())?;
         let passwords = Passwords::new(&settings)?;
         let cache_ttl = Duration::from_secs(settings.client_cache_ttl);
         Ok(Arc::new(AppState {
@@ -56,6 +62,7 @@ impl AppState {
             passwords,
             pages: crate::http::Pages::new()?,
             origins: OriginCache::default(),
+            kek,
         }))
     }
 
@@ -63,7 +70,8 @@ impl AppState {
     pub async fn refresh_keys(&self) -> anyhow::Result<()> {
         let records = self.store.list_keys().await?;
         let current = self.keys.load();
-        let ring = Keyring::build(&records, now(), self.settings.key_publish_window(), Some(&current))?;
+        let ring =
+            Keyring::build(&records, now(), self.settings.key_publish_window(), Some(&current), self.kek.as_ref())?;
         self.keys.store(Arc::new(ring));
         Ok(())
     }
@@ -82,6 +90,20 @@ impl AppState {
     pub async fn issuer(&self, iss: &str) -> Result<Option<Arc<TrustedIssuer>>, StoreError> {
         self.issuers.get(iss, self.store.get_issuer(iss)).await
     }
+}
+
+/// Spawns the background purge of expired single-use state.
+pub fn spawn_purge(app: App) {
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(300)).await;
+            match app.store.purge_expired(now()).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "purge failed"),
+            }
+        }
+    });
 }
 
 /// The union of every enabled client's allowed origins, for CORS on the back-channel

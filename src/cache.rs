@@ -7,6 +7,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 const MAX_ENTRIES: usize = 10_000;
+/// How long an entry may be served past its TTL when reloading it fails.
+const MAX_STALE: Duration = Duration::from_secs(300);
 
 type Slot<V> = (Instant, Option<Arc<V>>);
 
@@ -25,12 +27,21 @@ impl<V> TtlCache<V> {
     where
         F: Future<Output = Result<Option<V>, E>>,
     {
-        if let Some((at, v)) = self.map.read().ok().and_then(|m| m.get(key).cloned()) {
+        let cached = self.map.read().ok().and_then(|m| m.get(key).cloned());
+        if let Some((at, v)) = &cached {
             if at.elapsed() < self.ttl {
-                return Ok(v);
+                return Ok(v.clone());
             }
         }
-        let v = load.await?.map(Arc::new);
+        let v = match load.await {
+            Ok(v) => v.map(Arc::new),
+            // While storage is down, a known entry keeps serving for a while: clients already
+            // cached can still get tokens during a database outage.
+            Err(e) => match cached {
+                Some((at, Some(v))) if at.elapsed() < MAX_STALE => return Ok(Some(v)),
+                _ => return Err(e),
+            },
+        };
         if let Ok(mut m) = self.map.write() {
             if m.len() >= MAX_ENTRIES {
                 let ttl = self.ttl;

@@ -309,6 +309,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", settings.bind))?;
     let app = AppState::init(settings).await?;
     crate::app::spawn_key_refresh(app.clone());
+    crate::app::spawn_purge(app.clone());
     tracing::info!(bind = %app.settings.bind, issuer = %app.settings.issuer, "oauthd listening");
     crate::app::serve(listener, app).await
 }
@@ -435,7 +436,8 @@ async fn keys_cmd(store: &dyn Store, s: &Settings, cmd: KeysCmd) -> anyhow::Resu
             }
         }
         KeysCmd::Rotate { alg } => {
-            let rec = keys::rotate(store, alg.unwrap_or(s.signing_alg), now()).await?;
+            let kek = crate::jwt::kek::Kek::from_settings(s)?;
+            let rec = keys::rotate(store, alg.unwrap_or(s.signing_alg), now(), kek.as_ref()).await?;
             println!("{}\t{}\tactive", rec.kid, rec.alg);
             eprintln!("Running servers sign with it within {} s; it is published now.", s.key_refresh_interval);
         }

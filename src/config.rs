@@ -55,6 +55,23 @@ pub struct Settings {
     pub jwks_cache_ttl: u64,
     /// Allow plain-http key sets on loopback addresses (local testing only).
     pub allow_http_loopback_jwks: bool,
+    /// `dev` (warns about unencrypted keys) or `production` (refuses to start without a KEK).
+    pub profile: String,
+    /// Base64 of 32 random bytes: encrypts private signing keys in the database.
+    pub key_encryption_key: Secret,
+    /// A file holding `key_encryption_key`, as an alternative to the setting itself.
+    pub key_encryption_key_file: String,
+}
+
+/// A setting that must never be printed.
+#[derive(Clone, Default, Deserialize, Serialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_empty() { "\"\"" } else { "\"<redacted>\"" })
+    }
 }
 
 impl Default for Settings {
@@ -89,6 +106,9 @@ impl Default for Settings {
             jwt_clock_skew: 60,
             jwks_cache_ttl: 600,
             allow_http_loopback_jwks: false,
+            profile: "dev".into(),
+            key_encryption_key: Secret::default(),
+            key_encryption_key_file: String::new(),
         }
     }
 }
@@ -202,6 +222,13 @@ impl Settings {
         }
         if self.user_connection.is_empty() || self.user_connection.contains('|') {
             bail!("invalid setting `user_connection`: must be non-empty and contain no '|'");
+        }
+        if !matches!(self.profile.as_str(), "dev" | "production") {
+            bail!("invalid setting `profile`: use dev or production");
+        }
+        let kek = crate::jwt::kek::Kek::from_settings(self)?;
+        if kek.is_none() && self.profile == "production" {
+            bail!("invalid setting `key_encryption_key`: profile = production requires key_encryption_key or key_encryption_key_file");
         }
         crate::password::params(self).map_err(|e| anyhow!("invalid setting `argon2_*`: {e}"))?;
         Ok(())

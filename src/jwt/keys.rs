@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
+use super::kek::{self, Kek};
 use crate::store::{KeyRecord, Store};
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
@@ -59,9 +60,9 @@ pub struct SigningKey {
 }
 
 impl SigningKey {
-    pub fn from_record(rec: &KeyRecord) -> anyhow::Result<SigningKey> {
+    pub fn from_record(rec: &KeyRecord, kek: Option<&Kek>) -> anyhow::Result<SigningKey> {
         let alg = Alg::parse(&rec.alg).ok_or_else(|| anyhow!("unknown key alg {}", rec.alg))?;
-        let der = &rec.private_der;
+        let der = &kek::open(kek, &rec.kid, &rec.private_der)?;
         let signer = match alg {
             Alg::RS256 => Signer::Rsa(RsaKeyPair::from_pkcs8(der).map_err(|e| anyhow!("rsa key: {e}"))?),
             Alg::ES256 => Signer::Ec(
@@ -167,6 +168,7 @@ impl Keyring {
         now: i64,
         publish_window: i64,
         previous: Option<&Keyring>,
+        kek: Option<&Kek>,
     ) -> anyhow::Result<Keyring> {
         let active_rec = records
             .iter()
@@ -178,7 +180,7 @@ impl Keyring {
         let mut parsed = HashMap::new();
         let active = match previous.and_then(|p| p.parsed.get(&active_rec.kid)) {
             Some(k) => k.clone(),
-            None => Arc::new(SigningKey::from_record(active_rec)?),
+            None => Arc::new(SigningKey::from_record(active_rec, kek)?),
         };
         parsed.insert(active.kid.clone(), active.clone());
         let jwks = public_jwks(records, now, publish_window);
@@ -207,18 +209,19 @@ pub fn public_jwks(records: &[KeyRecord], now: i64, publish_window: i64) -> Valu
 }
 
 /// Makes sure an active key of `alg` exists, generating one (and retiring others) if not.
-pub async fn ensure_active(store: &dyn Store, alg: Alg, now: i64) -> anyhow::Result<()> {
+pub async fn ensure_active(store: &dyn Store, alg: Alg, now: i64, kek: Option<&Kek>) -> anyhow::Result<()> {
     let keys = store.list_keys().await?;
     let newest = keys.iter().filter(|r| r.retired_at.is_none()).max_by_key(|r| r.created_at);
     if newest.is_none_or(|k| k.alg != alg.as_str()) {
-        rotate(store, alg, now).await?;
+        rotate(store, alg, now, kek).await?;
     }
     Ok(())
 }
 
 /// Adds a new active key of `alg`; older keys stay published for the publish window.
-pub async fn rotate(store: &dyn Store, alg: Alg, now: i64) -> anyhow::Result<KeyRecord> {
-    let rec = tokio::task::spawn_blocking(move || generate(alg, now)).await??;
+pub async fn rotate(store: &dyn Store, alg: Alg, now: i64, kek: Option<&Kek>) -> anyhow::Result<KeyRecord> {
+    let mut rec = tokio::task::spawn_blocking(move || generate(alg, now)).await??;
+    rec.private_der = kek::seal(kek, &rec.kid, std::mem::take(&mut rec.private_der))?;
     store.insert_key(&rec).await?;
     store.retire_keys_except(&rec.kid, now).await?;
     tracing::info!(event = "key_rotation", kid = %rec.kid, alg = alg.as_str(), "signing key rotated");

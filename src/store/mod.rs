@@ -138,6 +138,10 @@ pub trait Store: Send + Sync {
     async fn use_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> Result<bool>;
     async fn link_user(&self, issuer: &str, subject: &str, user_id: &str, now: i64) -> Result<()>;
     async fn linked_user(&self, issuer: &str, subject: &str) -> Result<Option<String>>;
+
+    /// Deletes what can no longer matter: expired jtis, deny-list entries, codes, sessions, and
+    /// refresh families past their absolute lifetime or revoked over a day ago. Returns the rows.
+    async fn purge_expired(&self, now: i64) -> Result<u64>;
 }
 
 /// Connects to the backend named by the URL scheme.

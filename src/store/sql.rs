@@ -419,6 +419,24 @@ macro_rules! impl_sql_store {
                     .bind(issuer).bind(subject).fetch_optional(&self.pool).await?;
                 Ok(row.map(|(u,)| u))
             }
+
+            async fn purge_expired(&self, now: i64) -> Result<u64> {
+                let statements = [
+                    "delete from used_jtis where expires_at < $1",
+                    "delete from revoked_jtis where expires_at < $1",
+                    "delete from auth_codes where expires_at < $1 - 3600",
+                    "delete from sessions where expires_at < $1",
+                    "delete from refresh_families where revoked_at < $1 - 86400",
+                    "delete from refresh_families where id in (select family_id from refresh_tokens
+                     group by family_id having max(family_expires_at) < $1)",
+                    "delete from refresh_tokens where used_at is null and expires_at < $1",
+                ];
+                let mut n = 0;
+                for sql in statements {
+                    n += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
+                }
+                Ok(n)
+            }
         }
     };
 }

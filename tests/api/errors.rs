@@ -259,6 +259,7 @@ down! {
     use_jti(&str, &str, i64) -> Result<bool>;
     link_user(&str, &str, &str, i64) -> Result<()>;
     linked_user(&str, &str) -> Result<Option<String>>;
+    purge_expired(i64) -> Result<u64>;
 }
 
 async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b: Backend) {
@@ -275,6 +276,7 @@ async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b:
         pages: oauthd::http::Pages::new().unwrap(),
         origins: Default::default(),
         issuers: oauthd::cache::TtlCache::new(std::time::Duration::from_secs(1)),
+        kek: None,
         jwks: oauthd::jwt::remote_jwks::JwksCache::new(false, std::time::Duration::from_secs(60)).unwrap(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -163,7 +163,7 @@ impl TestApp {
                 .unwrap();
         let mut v = Validation::new(alg);
         v.set_audience(&[audience]);
-        v.set_issuer(&[&self.base]);
+        v.set_issuer(&[&self.app.settings.issuer]);
         let data =
             jsonwebtoken::decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &v).expect("token verifies");
         (header.typ.unwrap_or_default(), data.claims)

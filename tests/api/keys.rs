@@ -8,8 +8,8 @@ use crate::on_both_backends;
 
 async fn jwks_publishes_public_keys_only_with_distinct_kids(b: Backend) {
     let t = TestApp::spawn(b).await;
-    keys::rotate(t.app.store.as_ref(), Alg::ES256, now()).await.unwrap();
-    keys::rotate(t.app.store.as_ref(), Alg::EdDSA, now()).await.unwrap();
+    keys::rotate(t.app.store.as_ref(), Alg::ES256, now(), t.app.kek.as_ref()).await.unwrap();
+    keys::rotate(t.app.store.as_ref(), Alg::EdDSA, now(), t.app.kek.as_ref()).await.unwrap();
     let r = t.http.get(t.url("/.well-known/jwks.json")).header("origin", "https://spa.test").send().await.unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "*");
     let (status, _, body) = json(r).await;
@@ -36,7 +36,7 @@ async fn rotation_keeps_tokens_signed_by_the_old_key_verifiable(b: Backend) {
     let old = old["access_token"].as_str().unwrap().to_string();
     let old_kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
 
-    let rec = keys::rotate(t.app.store.as_ref(), Alg::RS256, now()).await.unwrap();
+    let rec = keys::rotate(t.app.store.as_ref(), Alg::RS256, now(), t.app.kek.as_ref()).await.unwrap();
     // Published at once, before any instance signs with it.
     assert!(t.jwks().await.find(&rec.kid).is_some());
     t.app.refresh_keys().await.unwrap();
@@ -53,7 +53,7 @@ async fn a_key_retired_longer_than_any_token_lives_is_no_longer_published(b: Bac
     let t = TestApp::spawn(b).await;
     let first = t.app.keys.load().active.kid.clone();
     let window = t.app.settings.key_publish_window();
-    keys::rotate(t.app.store.as_ref(), Alg::ES256, now()).await.unwrap();
+    keys::rotate(t.app.store.as_ref(), Alg::ES256, now(), t.app.kek.as_ref()).await.unwrap();
     t.app.store.retire_keys_except("none", 0).await.unwrap();
     let records = t.app.store.list_keys().await.unwrap();
     let set = keys::public_jwks(&records, now() + window + 1, window);

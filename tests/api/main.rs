@@ -13,6 +13,7 @@ mod jwt_bearer;
 mod keys;
 mod lifecycle;
 mod oidc;
+mod operations;
 mod password;
 mod refresh;
 mod users_import;

@@ -1,0 +1,240 @@
+//! Operations: several instances on one database, keys encrypted at rest, purging, outages.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oauthd::app::now;
+use oauthd::jwt::keys::{self, Alg};
+
+use crate::browser::*;
+use crate::helpers::{json, Backend, TestApp, API};
+use crate::on_both_backends;
+
+const KEK: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+async fn pair(b: Backend) -> (TestApp, TestApp) {
+    let a = TestApp::spawn_with(b, |s| s.lockout_threshold = 5).await;
+    let url = a.app.settings.database_url.clone();
+    let issuer = a.base.clone();
+    let other = TestApp::spawn_on(url, |s| {
+        s.issuer = issuer;
+        s.lockout_threshold = 5;
+    })
+    .await;
+    (a, other)
+}
+
+async fn two_instances_on_one_database_behave_as_one_server(b: Backend) {
+    let (a, other) = pair(b).await;
+    let (id, secret) = a.client(&["client_credentials", "password", "refresh_token"], "read:x").await;
+    let cc = [("grant_type", "client_credentials"), ("audience", API)];
+
+    // Tokens from one verify with the other's JWKS.
+    let (_, _, tok) = json(a.post_token_basic(&id, &secret, &cc).await).await;
+    other.verify(tok["access_token"].as_str().unwrap(), API).await;
+
+    // A key rotated on one is published by both at once, and signed with after the refresh.
+    let rec = keys::rotate(a.app.store.as_ref(), Alg::ES256, now(), None).await.unwrap();
+    assert!(other.jwks().await.find(&rec.kid).is_some());
+    other.app.refresh_keys().await.unwrap();
+    let (_, _, tok) = json(other.post_token_basic(&id, &secret, &cc).await).await;
+    assert_eq!(jsonwebtoken::decode_header(tok["access_token"].as_str().unwrap()).unwrap().kid.unwrap(), rec.kid);
+    a.verify(tok["access_token"].as_str().unwrap(), API).await;
+
+    // Refresh rotation on one, reuse detected on the other.
+    a.user("xia", "pw-xia").await;
+    let pw = [
+        ("grant_type", "password"),
+        ("username", "xia"),
+        ("password", "pw-xia"),
+        ("audience", API),
+        ("scope", "offline_access"),
+    ];
+    let (_, _, first) = json(a.post_token_basic(&id, &secret, &pw).await).await;
+    let rt = first["refresh_token"].as_str().unwrap().to_string();
+    let (s, _, second) =
+        json(a.post_token_basic(&id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await).await;
+    assert_eq!(s, 200);
+    let (s, _, _) =
+        json(other.post_token_basic(&id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await)
+            .await;
+    assert_eq!(s, 400);
+    let newest = second["refresh_token"].as_str().unwrap();
+    let (s, _, _) =
+        json(a.post_token_basic(&id, &secret, &[("grant_type", "refresh_token"), ("refresh_token", newest)]).await)
+            .await;
+    assert_eq!(s, 400, "the family was revoked through the other instance");
+
+    // Lockout counters are shared: 3 failures on each of two instances lock at 5.
+    a.user("yan", "pw-yan").await;
+    for t in [&a, &other] {
+        for _ in 0..3 {
+            t.post_token_basic(
+                &id,
+                &secret,
+                &[("grant_type", "password"), ("username", "yan"), ("password", "bad"), ("audience", API)],
+            )
+            .await;
+        }
+    }
+    let ok = [("grant_type", "password"), ("username", "yan"), ("password", "pw-yan"), ("audience", API)];
+    assert_eq!(a.post_token_basic(&id, &secret, &ok).await.status(), 400);
+    assert_eq!(other.post_token_basic(&id, &secret, &ok).await.status(), 400);
+
+    // A client disabled through one is rejected by both within the cache bound.
+    a.app.store.set_client_disabled(&id, true, now()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(a.post_token_basic(&id, &secret, &cc).await.status(), 401);
+    assert_eq!(other.post_token_basic(&id, &secret, &cc).await.status(), 401);
+}
+
+async fn a_code_issued_by_one_instance_is_redeemed_once_across_both(b: Backend) {
+    let (a, other) = pair(b).await;
+    let spa_id = spa(&a, true, &[]).await;
+    a.user("zed", "pw-zed").await;
+    let br = Browser::new(&a);
+    let code = br.code_for(&params(&spa_id, &[]), "zed", "pw-zed").await;
+    let (s, _) = exchange(&other, &spa_id, &code, Some(VERIFIER)).await;
+    assert_eq!(s, 200);
+    let (s, _) = exchange(&a, &spa_id, &code, Some(VERIFIER)).await;
+    assert_eq!(s, 400);
+}
+
+async fn signing_keys_are_encrypted_at_rest_with_the_configured_key(b: Backend) {
+    let t = TestApp::spawn_with(b, |s| s.key_encryption_key = oauthd::config::Secret(KEK.into())).await;
+    let keys = t.app.store.list_keys().await.unwrap();
+    assert!(keys[0].private_der.starts_with(b"oauthd-kek-v1"), "stored encrypted");
+    let (id, secret) = t.m2m().await;
+    let (s, _, tok) =
+        json(t.post_token_basic(&id, &secret, &[("grant_type", "client_credentials"), ("audience", API)]).await).await;
+    assert_eq!(s, 200);
+    t.verify(tok["access_token"].as_str().unwrap(), API).await;
+    // Without the key, an instance on the same database refuses to start instead of signing.
+    let url = t.app.settings.database_url.clone();
+    let listener = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let mut settings = crate::helpers::test_settings(url, listener);
+    settings.signing_alg = Alg::RS256;
+    let err = oauthd::AppState::init(settings).await.err().expect("refuses to start");
+    assert!(err.to_string().contains("key_encryption_key"), "{err}");
+}
+
+async fn the_production_profile_refuses_to_start_without_a_key_encryption_key(_b: Backend) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_oauthd"))
+        .args(["migrate"])
+        .env("OAUTHD_PROFILE", "production")
+        .env("OAUTHD_DATABASE_URL", "sqlite::memory:")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("key_encryption_key"));
+}
+
+async fn expired_single_use_state_is_purged(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    let store = t.app.store.as_ref();
+    assert!(store.use_jti("iss", "old", now() - 10).await.unwrap());
+    assert!(!store.use_jti("iss", "old", now() - 10).await.unwrap());
+    store.revoke_jti("gone", now() - 10).await.unwrap();
+    assert!(store.purge_expired(now()).await.unwrap() >= 2);
+    assert!(!store.is_jti_revoked("gone").await.unwrap());
+    assert!(store.use_jti("iss", "old", now() + 10).await.unwrap(), "the purged jti row is gone");
+}
+
+on_both_backends!(
+    two_instances_on_one_database_behave_as_one_server,
+    a_code_issued_by_one_instance_is_redeemed_once_across_both,
+    signing_keys_are_encrypted_at_rest_with_the_configured_key,
+    the_production_profile_refuses_to_start_without_a_key_encryption_key,
+    expired_single_use_state_is_purged,
+);
+
+/// A TCP proxy in front of PostgreSQL that a test can cut and restore.
+struct Cut {
+    up: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    port: u16,
+}
+
+impl Cut {
+    async fn start(target: &str) -> Cut {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let up = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
+        let (up2, conns2, target) = (up.clone(), conns.clone(), target.to_string());
+        tokio::spawn(async move {
+            while let Ok((mut inbound, _)) = listener.accept().await {
+                if !up2.load(Ordering::SeqCst) {
+                    continue;
+                }
+                let target = target.clone();
+                let h = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                conns2.lock().unwrap().push(h.abort_handle());
+            }
+        });
+        Cut { up, conns, port }
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for h in self.conns.lock().unwrap().drain(..) {
+            h.abort();
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_postgres_outage_is_503_and_recovers_without_a_restart() {
+    let url = crate::helpers::fresh_database(Backend::Postgres).await;
+    let u = url::Url::parse(&url).unwrap();
+    let proxy = Cut::start(&format!("{}:{}", u.host_str().unwrap(), u.port().unwrap_or(5432))).await;
+    let mut via = u.clone();
+    via.set_port(Some(proxy.port)).unwrap();
+    let t = TestApp::spawn_on(via.to_string(), |s| s.db_timeout_ms = 2000).await;
+    let (id, secret) = t.m2m().await;
+    let (other, other_secret) = t.m2m().await;
+    let cc = [("grant_type", "client_credentials"), ("audience", API)];
+    assert_eq!(t.post_token_basic(&id, &secret, &cc).await.status(), 200, "warms the client cache");
+
+    proxy.cut();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the cache TTL
+    let started = Instant::now();
+    let (s, _, body) = json(t.post_token_basic(&other, &other_secret, &cc).await).await;
+    assert_eq!((s, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5), "answered in {:?}", started.elapsed());
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &cc).await).await;
+    assert_eq!(s, 200, "a cached client keeps getting tokens: {body}");
+    let (s, _, body) = json(
+        t.post_token_basic(
+            &id,
+            &secret,
+            &[("grant_type", "password"), ("username", "u"), ("password", "p"), ("audience", API)],
+        )
+        .await,
+    )
+    .await;
+    assert!(s == 503 || (s == 400 && body["error"] == "unauthorized_client"), "{s} {body}");
+    assert_eq!(t.http.get(t.url("/readyz")).send().await.unwrap().status(), 503);
+    assert_eq!(t.http.get(t.url("/healthz")).send().await.unwrap().status(), 200);
+    let page = t.http.get(t.url(&format!("/authorize?client_id=unknown-{}", now()))).send().await.unwrap();
+    assert_eq!(page.status(), 503);
+
+    proxy.restore();
+    let back = Instant::now();
+    loop {
+        if t.post_token_basic(&other, &other_secret, &cc).await.status() == 200 {
+            break;
+        }
+        assert!(back.elapsed() < Duration::from_secs(10), "not recovered within 10 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
