@@ -6,6 +6,7 @@ WORKDIR /build
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY migrations ./migrations
+COPY templates ./templates
 RUN cargo build --release --locked \
  && strip target/release/oauthd
 
@@ -33,4 +34,4 @@ USER 10001:10001
 ENV OAUTHD_BIND=0.0.0.0:8080
 EXPOSE 8080
 ENTRYPOINT ["oauthd"]
-CMD ["serve"]
+CMD ["--config", "/etc/oauthd/oauthd.toml", "serve"]

@@ -30,6 +30,7 @@ pub struct AppState {
     pub issuers: TtlCache<TrustedIssuer>,
     pub jwks: JwksCache,
     pub kek: Option<Kek>,
+    pub limits: crate::limits::Limits,
 }
 
 pub fn now() -> i64 {
@@ -48,9 +49,12 @@ impl AppState {
         }
         keys::ensure_active(store.as_ref(), settings.signing_alg, now(), kek.as_ref()).await?;
         let records = store.list_keys().await?;
-        let keyring = Keyring::build(&records, now(), settings.key_publish_window(), None, kek.as_ref())?;
+        let keyring =
+            Keyring::build(&records, settings.signing_alg, now(), settings.key_publish_window(), None, kek.as_ref())?;
         let passwords = Passwords::new(&settings)?;
         let cache_ttl = Duration::from_secs(settings.client_cache_ttl);
+        let limits = crate::limits::Limits::new(&settings);
+        crate::metrics::handle();
         Ok(Arc::new(AppState {
             clients: TtlCache::new(cache_ttl),
             issuers: TtlCache::new(cache_ttl),
@@ -63,6 +67,7 @@ impl AppState {
             pages: crate::http::Pages::new()?,
             origins: OriginCache::default(),
             kek,
+            limits,
         }))
     }
 
@@ -70,8 +75,14 @@ impl AppState {
     pub async fn refresh_keys(&self) -> anyhow::Result<()> {
         let records = self.store.list_keys().await?;
         let current = self.keys.load();
-        let ring =
-            Keyring::build(&records, now(), self.settings.key_publish_window(), Some(&current), self.kek.as_ref())?;
+        let ring = Keyring::build(
+            &records,
+            self.settings.signing_alg,
+            now(),
+            self.settings.key_publish_window(),
+            Some(&current),
+            self.kek.as_ref(),
+        )?;
         self.keys.store(Arc::new(ring));
         Ok(())
     }
@@ -97,6 +108,7 @@ pub fn spawn_purge(app: App) {
     tokio::spawn(async move {
         loop {
             tokio::time::sleep(Duration::from_secs(300)).await;
+            app.limits.shrink();
             match app.store.purge_expired(now()).await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
                 Ok(_) => {}

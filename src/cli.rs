@@ -310,6 +310,14 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let app = AppState::init(settings).await?;
     crate::app::spawn_key_refresh(app.clone());
     crate::app::spawn_purge(app.clone());
+    if !app.settings.metrics_bind.is_empty() {
+        let ml = tokio::net::TcpListener::bind(&app.settings.metrics_bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind metrics_bind {}: {e}", app.settings.metrics_bind))?;
+        let router = crate::http::metrics_routes(app.clone());
+        tokio::spawn(async move { axum::serve(ml, router).await });
+        tracing::info!(bind = %app.settings.metrics_bind, "metrics listening");
+    }
     tracing::info!(bind = %app.settings.bind, issuer = %app.settings.issuer, "oauthd listening");
     crate::app::serve(listener, app).await
 }

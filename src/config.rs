@@ -61,6 +61,12 @@ pub struct Settings {
     pub key_encryption_key: Secret,
     /// A file holding `key_encryption_key`, as an alternative to the setting itself.
     pub key_encryption_key_file: String,
+    /// Requests per second per client IP on /token and the login form (0 = off).
+    pub rate_limit_per_ip: u32,
+    /// Requests per second per client on /token (0 = off).
+    pub rate_limit_per_client: u32,
+    /// Address of a separate listener serving Prometheus `/metrics` (empty = off).
+    pub metrics_bind: String,
 }
 
 /// A setting that must never be printed.
@@ -109,6 +115,9 @@ impl Default for Settings {
             profile: "dev".into(),
             key_encryption_key: Secret::default(),
             key_encryption_key_file: String::new(),
+            rate_limit_per_ip: 0,
+            rate_limit_per_client: 0,
+            metrics_bind: String::new(),
         }
     }
 }
@@ -122,11 +131,11 @@ pub struct Overrides {
     /// Database URL (sqlite://… or postgres://…).
     #[arg(long, global = true)]
     pub database_url: Option<String>,
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub bind: Option<String>,
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub issuer: Option<String>,
-    #[arg(long, value_parser = ["text", "json"])]
+    #[arg(long, global = true, value_parser = ["text", "json"])]
     pub log_format: Option<String>,
 }
 
@@ -183,6 +192,9 @@ impl Settings {
             .bind
             .parse()
             .map_err(|_| anyhow!("invalid setting `bind`: expected host:port, got {:?}", self.bind))?;
+        if !self.metrics_bind.is_empty() && self.metrics_bind.parse::<SocketAddr>().is_err() {
+            bail!("invalid setting `metrics_bind`: expected host:port");
+        }
         if self.issuer.is_empty() {
             self.issuer = format!("http://{addr}");
         }

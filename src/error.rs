@@ -71,6 +71,11 @@ impl TokenError {
         Self::InvalidClient { desc: "client authentication failed".into(), basic }
     }
 
+    /// The RFC 6749 error code.
+    pub fn code(&self) -> &'static str {
+        self.parts().1
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, Option<&str>) {
         use TokenError::*;
         match self {

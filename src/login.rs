@@ -43,8 +43,10 @@ pub async fn check(
         app.ip_failures.record_failure(ip);
         let user_id = user.as_ref().map(|u| u.id.as_str());
         if locked {
+            crate::metrics::event("lockout");
             tracing::warn!(event = "lockout", client_id, user_id, "account locked");
         }
+        crate::metrics::event("login_failure");
         tracing::warn!(event = "login_failure", client_id, user_id, "login failed");
         return Ok(Outcome::Invalid);
     };

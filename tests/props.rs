@@ -193,7 +193,8 @@ fn glob_ref(p: &[u8], s: &[u8]) -> bool {
 /// An https redirect URI in canonical form: lowercase host, a path of plain segments.
 fn https_uri() -> impl Strategy<Value = String> {
     (
-        "[a-z][a-z0-9-]{0,10}(\\.[a-z][a-z0-9]{0,8}){1,2}",
+        "[a-z]([a-z0-9-]{0,9}[a-z0-9])?(\\.[a-z][a-z0-9]{0,8}){1,2}"
+            .prop_filter("no IDNA (punycode) labels", |h: &String| !h.starts_with("xn--")),
         prop::option::of(1u16..=65535).prop_filter("not the default port", |p| *p != Some(443)),
         "(/[a-zA-Z0-9_~-][a-zA-Z0-9._~-]{0,9}){0,3}",
     )

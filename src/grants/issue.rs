@@ -165,7 +165,7 @@ fn id_token(
         at_hash: Some(mint::at_hash(access_token)),
         profile: profile_claims(user, scope),
     };
-    let key = ctx.app.keys.load().active.clone();
+    let key = ctx.app.keys.load().id_signer.clone();
     mint::sign(&key, Typ::IdToken, &claims).map_err(TokenError::Internal)
 }
 

@@ -53,6 +53,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
 }
 
 async fn reuse(ctx: &Ctx<'_>, family_id: &str, user_id: &str) -> TokenError {
+    crate::metrics::event("refresh_reuse");
     tracing::warn!(
         event = "refresh_reuse",
         client_id = ctx.client.id(),

@@ -9,6 +9,9 @@ use serde_json::json;
 use crate::app::App;
 use crate::oauth::scope::OIDC_SCOPES;
 
+/// Algorithms accepted on client assertions (private_key_jwt).
+const ASSERTION_ALGS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+
 pub async fn metadata(State(app): State<App>) -> Response {
     let iss = &app.settings.issuer;
     let mut scopes: Vec<String> = OIDC_SCOPES.iter().map(|s| s.to_string()).collect();
@@ -19,7 +22,6 @@ pub async fn metadata(State(app): State<App>) -> Response {
             }
         }
     }
-    let alg = app.keys.load().active.alg.as_str();
     let doc = json!({
         "issuer": iss,
         "token_endpoint": format!("{iss}/token"),
@@ -34,14 +36,16 @@ pub async fn metadata(State(app): State<App>) -> Response {
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"],
+        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "introspection_endpoint": format!("{iss}/introspect"),
         "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "revocation_endpoint": format!("{iss}/revoke"),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
+        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": [alg],
+        "id_token_signing_alg_values_supported": ["RS256"],
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
                              "email", "email_verified", "name", "preferred_username", "updated_at"],
     });

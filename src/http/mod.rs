@@ -73,6 +73,24 @@ pub fn routes(app: App) -> Router {
 
 pub use authorize::Pages;
 
+/// The metrics listener's router: `GET /metrics` in Prometheus text format.
+pub fn metrics_routes(app: App) -> Router {
+    Router::new().route(
+        "/metrics",
+        get(move || {
+            let app = app.clone();
+            async move {
+                let (size, idle) = app.store.pool_state();
+                metrics::gauge!("oauthd_db_pool_connections").set(size as f64);
+                metrics::gauge!("oauthd_db_pool_idle_connections").set(idle as f64);
+                metrics::gauge!("oauthd_jwks_fetches")
+                    .set(app.jwks.fetches.load(std::sync::atomic::Ordering::Relaxed) as f64);
+                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::handle().render())
+            }
+        }),
+    )
+}
+
 /// CORS for SPAs: only origins some client registered with `--allowed-origin`, no cookies.
 fn client_cors(app: App) -> CorsLayer {
     use axum::http::Method;

@@ -11,13 +11,22 @@ use crate::grants;
 pub async fn token(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();
     let ip = super::client_ip(&parts.extensions);
+    let mut grant = String::new();
     let result = async {
         let form = read_form(&parts.headers, body).await?;
+        grant = form.get("grant_type").unwrap_or("").to_string();
+        app.limits.check(ip, super::extract::client_hint(&parts.headers, &form).as_deref())?;
         grants::dispatch(&app, &parts.headers, &form, ip).await
     }
     .await;
     match result {
-        Ok(resp) => super::no_store(StatusCode::OK, &resp),
-        Err(e) => e.into_response(),
+        Ok(resp) => {
+            crate::metrics::token_outcome(&grant, "ok");
+            super::no_store(StatusCode::OK, &resp)
+        }
+        Err(e) => {
+            crate::metrics::token_outcome(&grant, e.code());
+            e.into_response()
+        }
     }
 }

@@ -154,7 +154,10 @@ fn thumbprint(jwk: &Value) -> String {
 
 /// The keys a running server uses: the one that signs, and the public set it publishes.
 pub struct Keyring {
+    /// Signs access tokens.
     pub active: Arc<SigningKey>,
+    /// Signs ID tokens (RS256).
+    pub id_signer: Arc<SigningKey>,
     pub jwks: Arc<Value>,
     parsed: HashMap<String, Arc<SigningKey>>,
     /// Public keys of every published kid, for verifying our own tokens.
@@ -163,26 +166,28 @@ pub struct Keyring {
 
 impl Keyring {
     /// Builds a keyring from stored records, reusing already-parsed keys from `previous`.
+    /// Access tokens are signed with the newest key of `alg`; ID tokens with the newest RS256
+    /// key, the algorithm OIDC Core §3.1.3.7 makes the default.
     pub fn build(
         records: &[KeyRecord],
+        alg: Alg,
         now: i64,
         publish_window: i64,
         previous: Option<&Keyring>,
         kek: Option<&Kek>,
     ) -> anyhow::Result<Keyring> {
-        let active_rec = records
-            .iter()
-            .filter(|r| r.retired_at.is_none())
-            .max_by_key(|r| (r.created_at, r.kid.clone()))
-            // Two instances rotating at once can retire each other's key; the newest still signs.
-            .or_else(|| records.iter().max_by_key(|r| (r.created_at, r.kid.clone())))
-            .context("no signing key")?;
         let mut parsed = HashMap::new();
-        let active = match previous.and_then(|p| p.parsed.get(&active_rec.kid)) {
-            Some(k) => k.clone(),
-            None => Arc::new(SigningKey::from_record(active_rec, kek)?),
+        let mut load = |alg: Alg| -> anyhow::Result<Arc<SigningKey>> {
+            let rec = newest_of(records, alg).with_context(|| format!("no {} signing key", alg.as_str()))?;
+            let key = match previous.and_then(|p| p.parsed.get(&rec.kid)) {
+                Some(k) => k.clone(),
+                None => Arc::new(SigningKey::from_record(rec, kek)?),
+            };
+            parsed.insert(key.kid.clone(), key.clone());
+            Ok(key)
         };
-        parsed.insert(active.kid.clone(), active.clone());
+        let active = load(alg)?;
+        let id_signer = load(Alg::RS256)?;
         let jwks = public_jwks(records, now, publish_window);
         let verifiers = jwks["keys"]
             .as_array()
@@ -194,8 +199,18 @@ impl Keyring {
                 Some((v["kid"].as_str()?.to_string(), (DecodingKey::from_jwk(&jwk).ok()?, alg)))
             })
             .collect();
-        Ok(Keyring { active, jwks: Arc::new(jwks), parsed, verifiers })
+        Ok(Keyring { active, id_signer, jwks: Arc::new(jwks), parsed, verifiers })
     }
+}
+
+/// The newest unretired key of `alg`; if two instances rotating at once retired each other's,
+/// the newest of that alg still signs.
+fn newest_of(records: &[KeyRecord], alg: Alg) -> Option<&KeyRecord> {
+    let of_alg = || records.iter().filter(move |r| r.alg == alg.as_str());
+    of_alg()
+        .filter(|r| r.retired_at.is_none())
+        .max_by_key(|r| (r.created_at, r.kid.clone()))
+        .or_else(|| of_alg().max_by_key(|r| (r.created_at, r.kid.clone())))
 }
 
 /// The JWK set: the active keys and retired keys whose tokens may still be valid.
@@ -208,22 +223,24 @@ pub fn public_jwks(records: &[KeyRecord], now: i64, publish_window: i64) -> Valu
     json!({ "keys": keys })
 }
 
-/// Makes sure an active key of `alg` exists, generating one (and retiring others) if not.
+/// Makes sure an active key exists for `alg` (access tokens) and for RS256 (ID tokens).
 pub async fn ensure_active(store: &dyn Store, alg: Alg, now: i64, kek: Option<&Kek>) -> anyhow::Result<()> {
     let keys = store.list_keys().await?;
-    let newest = keys.iter().filter(|r| r.retired_at.is_none()).max_by_key(|r| r.created_at);
-    if newest.is_none_or(|k| k.alg != alg.as_str()) {
-        rotate(store, alg, now, kek).await?;
+    let needed = if alg == Alg::RS256 { vec![alg] } else { vec![alg, Alg::RS256] };
+    for needed in needed {
+        if !keys.iter().any(|r| r.retired_at.is_none() && r.alg == needed.as_str()) {
+            rotate(store, needed, now, kek).await?;
+        }
     }
     Ok(())
 }
 
-/// Adds a new active key of `alg`; older keys stay published for the publish window.
+/// Adds a new active key of `alg`; older keys of that alg stay published for the publish window.
 pub async fn rotate(store: &dyn Store, alg: Alg, now: i64, kek: Option<&Kek>) -> anyhow::Result<KeyRecord> {
     let mut rec = tokio::task::spawn_blocking(move || generate(alg, now)).await??;
     rec.private_der = kek::seal(kek, &rec.kid, std::mem::take(&mut rec.private_der))?;
     store.insert_key(&rec).await?;
-    store.retire_keys_except(&rec.kid, now).await?;
+    store.retire_keys_except(&rec.kid, alg.as_str(), now).await?;
     tracing::info!(event = "key_rotation", kid = %rec.kid, alg = alg.as_str(), "signing key rotated");
     Ok(rec)
 }

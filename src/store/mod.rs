@@ -60,6 +60,8 @@ pub enum Rotation {
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn ping(&self) -> Result<()>;
+    /// Open and idle connections in the pool.
+    fn pool_state(&self) -> (u32, usize);
     async fn migrate(&self) -> anyhow::Result<()>;
 
     async fn insert_client(&self, c: &Client) -> Result<()>;
@@ -77,8 +79,8 @@ pub trait Store: Send + Sync {
 
     async fn insert_key(&self, k: &KeyRecord) -> Result<()>;
     async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
-    /// Marks every key but `kid` as retired at `now` (keys already retired keep their time).
-    async fn retire_keys_except(&self, kid: &str, now: i64) -> Result<()>;
+    /// Marks every key of `alg` but `kid` as retired at `now` (retired keys keep their time).
+    async fn retire_keys_except(&self, kid: &str, alg: &str, now: i64) -> Result<()>;
 
     async fn insert_user(&self, u: &User) -> Result<()>;
     async fn get_user(&self, id: &str) -> Result<Option<User>>;

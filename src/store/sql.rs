@@ -24,6 +24,10 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            fn pool_state(&self) -> (u32, usize) {
+                (self.pool.size(), self.pool.num_idle())
+            }
+
             async fn migrate(&self) -> anyhow::Result<()> {
                 self.run_migrations().await
             }
@@ -121,9 +125,9 @@ macro_rules! impl_sql_store {
                     .fetch_all(&self.pool).await?)
             }
 
-            async fn retire_keys_except(&self, kid: &str, now: i64) -> Result<()> {
-                sqlx::query("update signing_keys set retired_at = $2 where kid <> $1 and retired_at is null")
-                    .bind(kid).bind(now).execute(&self.pool).await?;
+            async fn retire_keys_except(&self, kid: &str, alg: &str, now: i64) -> Result<()> {
+                sqlx::query("update signing_keys set retired_at = $3 where kid <> $1 and alg = $2 and retired_at is null")
+                    .bind(kid).bind(alg).bind(now).execute(&self.pool).await?;
                 Ok(())
             }
 

@@ -204,6 +204,7 @@ macro_rules! down {
         impl Store for DownStore {
             $(async fn $f(&self, $(_: $a),*) -> $r { Err(StoreError::Unavailable("down".into()).into()) })*
             async fn migrate(&self) -> anyhow::Result<()> { Ok(()) }
+            fn pool_state(&self) -> (u32, usize) { (0, 0) }
         }
     };
 }
@@ -223,7 +224,7 @@ down! {
     client_grants(&str) -> Result<Vec<ClientGrant>>;
     insert_key(&KeyRecord) -> Result<()>;
     list_keys() -> Result<Vec<KeyRecord>>;
-    retire_keys_except(&str, i64) -> Result<()>;
+    retire_keys_except(&str, &str, i64) -> Result<()>;
     insert_user(&User) -> Result<()>;
     get_user(&str) -> Result<Option<User>>;
     find_user_by_username(&str) -> Result<Option<User>>;
@@ -277,6 +278,7 @@ async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b:
         origins: Default::default(),
         issuers: oauthd::cache::TtlCache::new(std::time::Duration::from_secs(1)),
         kek: None,
+        limits: oauthd::limits::Limits::new(&oauthd::Settings::default()),
         jwks: oauthd::jwt::remote_jwks::JwksCache::new(false, std::time::Duration::from_secs(60)).unwrap(),
     };
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

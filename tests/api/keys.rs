@@ -54,7 +54,7 @@ async fn a_key_retired_longer_than_any_token_lives_is_no_longer_published(b: Bac
     let first = t.app.keys.load().active.kid.clone();
     let window = t.app.settings.key_publish_window();
     keys::rotate(t.app.store.as_ref(), Alg::ES256, now(), t.app.kek.as_ref()).await.unwrap();
-    t.app.store.retire_keys_except("none", 0).await.unwrap();
+    t.app.store.retire_keys_except("none", "RS256", 0).await.unwrap();
     let records = t.app.store.list_keys().await.unwrap();
     let set = keys::public_jwks(&records, now() + window + 1, window);
     assert!(!set["keys"].as_array().unwrap().iter().any(|k| k["kid"] == first));

@@ -35,7 +35,7 @@ async fn two_instances_on_one_database_behave_as_one_server(b: Backend) {
     other.verify(tok["access_token"].as_str().unwrap(), API).await;
 
     // A key rotated on one is published by both at once, and signed with after the refresh.
-    let rec = keys::rotate(a.app.store.as_ref(), Alg::ES256, now(), None).await.unwrap();
+    let rec = keys::rotate(a.app.store.as_ref(), Alg::RS256, now(), None).await.unwrap();
     assert!(other.jwks().await.find(&rec.kid).is_some());
     other.app.refresh_keys().await.unwrap();
     let (_, _, tok) = json(other.post_token_basic(&id, &secret, &cc).await).await;

@@ -181,7 +181,7 @@ EOF2
 
   section "[$backend/$alg] Python suite (pytest: Authlib, PyJWT)"
   local py_rc=0
-  "$PY" -m pytest "$HERE/python" -v -rfE \
+  PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest "$HERE/python" -v -rfE \
     --junitxml="$WORK/pytest-$alg.xml" -o junit_family=xunit2 || py_rc=$?
   local py_p py_f py_s
   read -r py_p py_f py_s < <(pytest_counts "$WORK/pytest-$alg.xml")

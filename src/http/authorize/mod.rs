@@ -82,6 +82,9 @@ pub async fn login_post(State(app): State<App>, req: Request) -> Response {
     if let Some(resp) = check_csrf(&app, &f) {
         return resp;
     }
+    if let Err(crate::error::TokenError::TooManyRequests { retry_after }) = app.limits.check_ip(f.ip) {
+        return throttled(&app, retry_after);
+    }
     let areq = match validate(&app, &f.form).await {
         Ok(r) => r,
         Err(e) => return fail(&app, e),
@@ -100,11 +103,7 @@ pub async fn login_post(State(app): State<App>, req: Request) -> Response {
                 StatusCode::BAD_REQUEST,
             );
         }
-        Ok(Outcome::Throttled(secs)) => {
-            let mut r = app.pages.error(StatusCode::TOO_MANY_REQUESTS, "Too many failed attempts. Try again later.");
-            r.headers_mut().insert("retry-after", HeaderValue::from(secs));
-            return r;
-        }
+        Ok(Outcome::Throttled(secs)) => return throttled(&app, secs),
         Err(_) => return fail(&app, AuthzError::Unavailable),
     };
     // A new session value at every login (no session fixation); the old one ends.
@@ -251,6 +250,12 @@ async fn issue_code(app: &AppState, req: &AuthzRequest, active: &Active, t: i64)
     };
     app.store.insert_code(&rec).await?;
     Ok(code)
+}
+
+fn throttled(app: &AppState, retry_after: u64) -> Response {
+    let mut r = app.pages.error(StatusCode::TOO_MANY_REQUESTS, "Too many attempts. Try again later.");
+    r.headers_mut().insert("retry-after", HeaderValue::from(retry_after));
+    r
 }
 
 fn error_for(req: &AuthzRequest, error: &'static str, description: &str) -> AuthzError {

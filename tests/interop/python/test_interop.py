@@ -54,7 +54,8 @@ def verify_access_token(jwks_client, cfg, token, audience, *, client_id, sub=Non
     now = time.time()
     assert claims["exp"] > now
     assert claims["iat"] <= now + 60
-    assert claims["client_id"] == client_id
+    if client_id is not None:
+        assert claims["client_id"] == client_id
     if sub is not None:
         assert claims["sub"] == sub
     if scope is not None:
@@ -516,18 +517,13 @@ def test_jwt_bearer_grant_authlib_assertion_session_without_client_auth(cfg, dis
         header={"kid": jwk["kid"]},
     )
     token = s.refresh_token()
-    claims = verify_access_token(
-        jwks_client, cfg, token["access_token"], cfg["api"], client_id=claims_client_id(token), sub=cfg["user"]["user_id"],
-        scope="read:x",
+    # No client authenticated, so any client_id oauthd records is fine; the linked user is the subject.
+    verify_access_token(
+        jwks_client, cfg, token["access_token"], cfg["api"], client_id=None, sub=cfg["user"]["user_id"], scope="read:x"
     )
-    assert claims["sub"] == cfg["user"]["user_id"], "the linked local user is the subject"
     # Every assertion has a fresh jti: a second exchange works too.
     again = s.refresh_token()
-    verify_access_token(jwks_client, cfg, again["access_token"], cfg["api"], client_id=claims["client_id"], sub=cfg["user"]["user_id"])
-
-
-def claims_client_id(token):
-    return jwt.decode(token["access_token"], options={"verify_signature": False})["client_id"]
+    verify_access_token(jwks_client, cfg, again["access_token"], cfg["api"], client_id=None, sub=cfg["user"]["user_id"])
 
 
 def test_jwt_bearer_grant_with_private_key_jwt_client(cfg, discovery, jwks_client):

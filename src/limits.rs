@@ -1,0 +1,62 @@
+//! Rate limits on `/token` and the login form: per client and per client IP, token buckets
+//! (governor). Off unless configured; over the limit is 429 with `Retry-After`.
+
+use std::net::IpAddr;
+use std::num::NonZeroU32;
+
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use crate::config::Settings;
+use crate::error::TokenError;
+
+pub struct Limits {
+    ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
+    client: Option<DefaultKeyedRateLimiter<String>>,
+}
+
+fn limiter<K: std::hash::Hash + Eq + Clone>(per_sec: u32) -> Option<DefaultKeyedRateLimiter<K>> {
+    let rate = NonZeroU32::new(per_sec)?;
+    // A burst of twice the rate, so short spikes of legitimate traffic are not refused.
+    let burst = NonZeroU32::new(per_sec.saturating_mul(2)).unwrap_or(rate);
+    Some(RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
+}
+
+impl Limits {
+    pub fn new(s: &Settings) -> Limits {
+        Limits { ip: limiter(s.rate_limit_per_ip), client: limiter(s.rate_limit_per_client) }
+    }
+
+    pub fn check_ip(&self, ip: IpAddr) -> Result<(), TokenError> {
+        match &self.ip {
+            Some(l) => l.check_key(&ip).map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now()))),
+            None => Ok(()),
+        }
+    }
+
+    pub fn check(&self, ip: IpAddr, client_id: Option<&str>) -> Result<(), TokenError> {
+        self.check_ip(ip)?;
+        match (&self.client, client_id) {
+            (Some(l), Some(id)) => {
+                l.check_key(&id.to_string()).map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now())))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Forgets idle keys, so the limiters' memory stays bounded.
+    pub fn shrink(&self) {
+        if let Some(l) = &self.ip {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.client {
+            l.retain_recent();
+        }
+    }
+}
+
+fn too_many(wait: std::time::Duration) -> TokenError {
+    TokenError::TooManyRequests {
+        retry_after: wait.as_secs().max(1) + u64::from(wait.subsec_nanos() > 0 && wait.as_secs() > 0),
+    }
+}

@@ -1,0 +1,53 @@
+//! Prometheus metrics: request counts by endpoint and outcome, token grants by outcome (error
+//! code), latency histograms, JWKS fetches, lockouts, refresh reuse, and the database pool.
+
+use std::sync::OnceLock;
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request};
+use axum::middleware::Next;
+use axum::response::Response;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process-wide recorder once (the `metrics` facade is global by design).
+pub fn handle() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0])
+                .expect("static buckets") // ok: constant, non-empty
+                .build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Middleware: one counter and one latency observation per request, by route and status.
+pub async fn track(req: Request, next: Next) -> Response {
+    let path = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("oauthd_http_requests_total", "endpoint" => path.clone(), "status" => status).increment(1);
+    metrics::histogram!("oauthd_http_request_duration_seconds", "endpoint" => path)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
+/// A token request's result: the grant and `ok` or the RFC 6749 error code.
+pub fn token_outcome(grant: &str, outcome: &str) {
+    let grant = match grant {
+        "client_credentials" | "password" | "refresh_token" | "authorization_code" => grant.to_string(),
+        "urn:ietf:params:oauth:grant-type:jwt-bearer" => "jwt_bearer".into(),
+        _ => "other".into(),
+    };
+    metrics::counter!("oauthd_token_requests_total", "grant" => grant, "outcome" => outcome.to_string()).increment(1);
+}
+
+pub fn event(name: &'static str) {
+    metrics::counter!("oauthd_security_events_total", "event" => name).increment(1);
+}
