@@ -1,8 +1,15 @@
 #!/usr/bin/env bash
-# Runs every test: unit tests, and the integration suite on SQLite and on a real PostgreSQL.
-# Makes sure PostgreSQL is installed and running first; fails loudly if it cannot.
+# Runs every test, on SQLite and on a real PostgreSQL:
+#   1. cargo test: unit tests, the HTTP integration suite (tests/api) and property tests;
+#   2. tests/e2e/run.sh: the SPA flow in a real browser (Debian's Chromium);
+#   3. tests/interop/run.sh: third-party client libraries (Authlib, PyJWT, openid-client, jose).
+# Makes sure PostgreSQL, Chromium, Python and Node are installed first; fails loudly if not.
+# Arguments go to `cargo test` (e.g. `scripts/test.sh password` runs matching Rust tests only,
+# and then skips the browser and interop suites).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+section() { printf '\n#################### %s ####################\n' "$*"; }
 
 scripts/ensure-postgres.sh
 export OAUTHD_TEST_PG_URL="${OAUTHD_TEST_PG_URL:-$(cat target/.pg-url)}"
@@ -12,4 +19,22 @@ echo "PostgreSQL tests use ${OAUTHD_TEST_PG_URL}"
 psql "${OAUTHD_TEST_PG_URL}/postgres" -qAtc "select datname from pg_database where datname like 'oauthd_test_%'" \
   | while read -r db; do psql "${OAUTHD_TEST_PG_URL}/postgres" -qc "drop database if exists \"$db\"" >/dev/null; done
 rm -f "${TMPDIR:-/tmp}"/oauthd_test_*.db*
+
+section "cargo test"
 cargo test --locked "$@"
+if [ "$#" -gt 0 ]; then
+  echo "(filtered run: browser and interop suites skipped)"
+  exit 0
+fi
+
+section "cargo build --release (for the browser and interop suites)"
+cargo build --release --locked
+export OAUTHD_BIN="$PWD/target/release/oauthd"
+
+section "tests/e2e/run.sh"
+tests/e2e/run.sh
+
+section "tests/interop/run.sh"
+tests/interop/run.sh
+
+section "all suites passed"

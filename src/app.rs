@@ -1,6 +1,5 @@
 //! Application state and the router.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -183,8 +182,17 @@ pub fn router(app: App) -> Router {
 
 /// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
 pub async fn serve(listener: tokio::net::TcpListener, app: App) -> anyhow::Result<()> {
-    let svc = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, svc).with_graceful_shutdown(shutdown_signal()).await?;
+    serve_until(listener, app, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish for `shutdown_grace`.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let limits = crate::http::server::ConnLimits::from_settings(&app.settings);
+    crate::http::server::serve(listener, router(app), limits, shutdown).await?;
     Ok(())
 }
 

@@ -315,7 +315,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
             .await
             .map_err(|e| anyhow::anyhow!("cannot bind metrics_bind {}: {e}", app.settings.metrics_bind))?;
         let router = crate::http::metrics_routes(app.clone());
-        tokio::spawn(async move { axum::serve(ml, router).await });
+        let limits = crate::http::server::ConnLimits::from_settings(&app.settings);
+        tokio::spawn(crate::http::server::serve(ml, router, limits, std::future::pending()));
         tracing::info!(bind = %app.settings.metrics_bind, "metrics listening");
     }
     tracing::info!(bind = %app.settings.bind, issuer = %app.settings.issuer, "oauthd listening");

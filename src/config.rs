@@ -67,6 +67,11 @@ pub struct Settings {
     pub rate_limit_per_client: u32,
     /// Address of a separate listener serving Prometheus `/metrics` (empty = off).
     pub metrics_bind: String,
+    /// Seconds a client has to send a request head (and to start the next one on a kept-alive
+    /// connection) before the connection is closed: the slowloris guard.
+    pub header_read_timeout: u64,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_grace: u64,
 }
 
 /// A setting that must never be printed.
@@ -118,6 +123,8 @@ impl Default for Settings {
             rate_limit_per_ip: 0,
             rate_limit_per_client: 0,
             metrics_bind: String::new(),
+            header_read_timeout: 10,
+            shutdown_grace: 30,
         }
     }
 }
@@ -219,6 +226,7 @@ impl Settings {
             ("lockout_window", self.lockout_window),
             ("ip_failure_window", self.ip_failure_window),
             ("db_timeout_ms", self.db_timeout_ms),
+            ("header_read_timeout", self.header_read_timeout),
             ("password_hash_concurrency", self.password_hash_concurrency as u64),
         ];
         for (key, v) in positive {

@@ -18,5 +18,5 @@ pub mod store;
 pub mod throttle;
 pub mod tokens;
 
-pub use app::{router, serve, App, AppState};
+pub use app::{router, serve, serve_until, App, AppState};
 pub use config::Settings;

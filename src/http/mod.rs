@@ -8,6 +8,7 @@ mod health;
 mod introspect;
 mod jwks;
 mod revoke;
+pub mod server;
 mod token;
 mod userinfo;
 
@@ -54,21 +55,29 @@ pub fn routes(app: App) -> Router {
         .route("/login", post(authorize::login_post))
         .route("/consent", post(authorize::consent_post))
         .route("/logout", get(authorize::logout));
-    Router::new().merge(back).merge(front).merge(rest).with_state(state).layer(
-        ServiceBuilder::new()
-            .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-            .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                // Method and path only: query strings and headers may carry secrets.
-                let id = req.extensions().get::<RequestId>().and_then(|r| r.header_value().to_str().ok()).unwrap_or("");
-                tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-            }))
-            .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-            .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
-            .layer(SetResponseHeaderLayer::if_not_present(
-                header::X_CONTENT_TYPE_OPTIONS,
-                HeaderValue::from_static("nosniff"),
-            )),
-    )
+    // route_layer: the matched route is known there, so metrics label by route, not raw path.
+    Router::new()
+        .merge(back)
+        .merge(front)
+        .merge(rest)
+        .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                    // Method and path only: query strings and headers may carry secrets.
+                    let id =
+                        req.extensions().get::<RequestId>().and_then(|r| r.header_value().to_str().ok()).unwrap_or("");
+                    tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
+                }))
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+                .layer(SetResponseHeaderLayer::if_not_present(
+                    header::X_CONTENT_TYPE_OPTIONS,
+                    HeaderValue::from_static("nosniff"),
+                )),
+        )
 }
 
 pub use authorize::Pages;
@@ -83,8 +92,6 @@ pub fn metrics_routes(app: App) -> Router {
                 let (size, idle) = app.store.pool_state();
                 metrics::gauge!("oauthd_db_pool_connections").set(size as f64);
                 metrics::gauge!("oauthd_db_pool_idle_connections").set(idle as f64);
-                metrics::gauge!("oauthd_jwks_fetches")
-                    .set(app.jwks.fetches.load(std::sync::atomic::Ordering::Relaxed) as f64);
                 ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::handle().render())
             }
         }),

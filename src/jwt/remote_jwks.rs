@@ -89,6 +89,13 @@ impl JwksCache {
     async fn fetch_bytes(&self, url: &str) -> Result<(Vec<u8>, Option<u64>), String> {
         check_url(url, self.allow_loopback_http)?;
         self.fetches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let result = self.download(url).await;
+        let outcome = if result.is_ok() { "ok" } else { "error" };
+        metrics::counter!("oauthd_jwks_fetches_total", "outcome" => outcome).increment(1);
+        result
+    }
+
+    async fn download(&self, url: &str) -> Result<(Vec<u8>, Option<u64>), String> {
         let mut resp = self.http.get(url).send().await.map_err(|e| format!("{url}: {e}"))?;
         if !resp.status().is_success() {
             return Err(format!("{url}: HTTP {}", resp.status()));

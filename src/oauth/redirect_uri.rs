@@ -1,7 +1,7 @@
 //! Redirect URIs: validation at registration (RFC 6749 §3.1.2, RFC 8252 §7, RFC 9700 §2.1) and
 //! exact matching at /authorize, with only the loopback port exception of RFC 8252 §7.3.
 
-use url::{Host, Url};
+use url::{Host, Position, Url};
 
 /// Checks a URI a client wants to register.
 pub fn validate(uri: &str) -> Result<(), String> {
@@ -39,8 +39,14 @@ pub fn matches<'a>(registered: impl IntoIterator<Item = &'a str>, given: &str) -
 fn loopback_port_match(registered: &str, given: &str) -> bool {
     let (Ok(r), Ok(g)) = (Url::parse(registered), Url::parse(given)) else { return false };
     // Only URIs already in canonical form: parsing must not have changed a byte (no case
-    // folding, no dot segments, no default-port games).
-    if r.as_str() != registered || g.as_str() != given {
+    // folding, no dot segments), except that it drops an explicit default port `:80`, which
+    // is just another port here.
+    let canonical = |u: &Url, raw: &str| {
+        u.as_str() == raw
+            || (u.port().is_none()
+                && raw == format!("{}://{}:80{}", u.scheme(), u.host_str().unwrap_or(""), &u[Position::BeforePath..]))
+    };
+    if !canonical(&r, registered) || !canonical(&g, given) {
         return false;
     }
     let ip_loopback = |u: &Url| {

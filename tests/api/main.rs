@@ -12,6 +12,7 @@ mod errors;
 mod jwt_bearer;
 mod keys;
 mod lifecycle;
+mod limits;
 mod oidc;
 mod operations;
 mod password;

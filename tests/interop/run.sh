@@ -10,7 +10,7 @@
 #   OAUTHD_BIN                 use this binary instead of building target/release/oauthd
 #   OAUTHD_TEST_PG_URL         PostgreSQL base URL, no database (default postgres://postgres@127.0.0.1:5432)
 #   OAUTHD_INTEROP_BACKENDS    backends to run (default "sqlite postgres")
-#   OAUTHD_INTEROP_ALGS        signing algorithms to run the suites with, in order (default "RS256 ES256 EdDSA")
+#   OAUTHD_INTEROP_ALGS        signing algorithms to run the suites with, in order (default "RS256 ES256")
 #   OAUTHD_INTEROP_SKIP_INSTALL=1  reuse target/interop-venv and node_modules as they are
 #   PYTEST_ADDOPTS / NODE_TEST_ARGS  extra arguments for the runners (e.g. -k NAME / --test-name-pattern=NAME)
 set -euo pipefail
@@ -67,7 +67,9 @@ PG_BASE=${OAUTHD_TEST_PG_URL:-postgres://postgres@127.0.0.1:5432}
 PG_BASE=${PG_BASE%/}
 BACKENDS=${OAUTHD_INTEROP_BACKENDS:-sqlite postgres}
 # Each backend runs both suites once per signing algorithm, rotating the key through the CLI.
-ALGS=${OAUTHD_INTEROP_ALGS:-RS256 ES256 EdDSA}
+# EdDSA is left out by default: Authlib's RFC 9068 validator (joserfc 1.8) refuses EdDSA by policy
+# ("not recommended"); set OAUTHD_INTEROP_ALGS="RS256 ES256 EdDSA" to see it.
+ALGS=${OAUTHD_INTEROP_ALGS:-RS256 ES256}
 
 API=https://api.interop.test
 API2=https://api2.interop.test
@@ -151,24 +153,37 @@ EOF
 }
 
 # The signing algorithm the running server advertises (and signs with).
-active_alg() {
-  curl -fsS "$1/.well-known/openid-configuration" |
-    "$PY" -c 'import json, sys; print(" ".join(json.load(sys.stdin)["id_token_signing_alg_values_supported"]))'
+# Runs both suites against the running server after making `alg` its signing algorithm
+# (a restart with OAUTHD_SIGNING_ALG=alg).
+# Starts oauthd in $WORK with the exported OAUTHD_* settings and waits until it is healthy.
+start_server() {
+  local backend=$1 issuer=$2
+  section "[$backend] Starting oauthd on $issuer"
+  (cd "$WORK" && exec "$BIN" serve) >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  local ok=0
+  for _ in $(seq 1 100); do
+    if curl -fsS -o /dev/null "$issuer/healthz" 2>/dev/null; then ok=1; break; fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+    sleep 0.1
+  done
+  if [ "$ok" != 1 ]; then
+    echo "FATAL: oauthd did not become healthy; its log:" >&2
+    cat "$WORK/server.log" >&2
+    return 1
+  fi
+  note "healthy (pid $SERVER_PID, OAUTHD_SIGNING_ALG=$OAUTHD_SIGNING_ALG)"
 }
 
-# Runs both suites against the running server after making `alg` its signing algorithm
-# (a key rotation through the CLI, picked up by the server within key_refresh_interval).
 run_suites() {
   local backend=$1 alg=$2 issuer=$3 config=$4
-  if [ "$(active_alg "$issuer")" != "$alg" ]; then
-    section "[$backend] Rotating the signing key to $alg (oauthd keys rotate)"
-    cli keys rotate --alg "$alg"
-    local i
-    for i in $(seq 1 100); do
-      [ "$(active_alg "$issuer")" = "$alg" ] && break
-      sleep 0.1
-    done
-    [ "$(active_alg "$issuer")" = "$alg" ] || { echo "FATAL: the server did not switch to $alg" >&2; return 1; }
+  if [ "$OAUTHD_SIGNING_ALG" != "$alg" ]; then
+    # The signing_alg setting picks the access-token algorithm; a restart with another value
+    # generates a key of that algorithm (ID tokens stay RS256, the OIDC default).
+    section "[$backend] Restarting oauthd with OAUTHD_SIGNING_ALG=$alg"
+    stop_server
+    export OAUTHD_SIGNING_ALG="$alg"
+    start_server "$backend" "$issuer" || return 1
   fi
   ALG="$alg" "$PY" - "$config" <<'EOF2'
 import json, os, sys
@@ -318,21 +333,7 @@ with open(sys.argv[1], "w") as f:
     json.dump(doc, f, indent=2)
 EOF2
 
-  section "[$backend] Starting oauthd on $issuer"
-  (cd "$WORK" && exec "$BIN" serve) >"$WORK/server.log" 2>&1 &
-  SERVER_PID=$!
-  local ok=0
-  for _ in $(seq 1 100); do
-    if curl -fsS -o /dev/null "$issuer/healthz" 2>/dev/null; then ok=1; break; fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
-    sleep 0.1
-  done
-  if [ "$ok" != 1 ]; then
-    echo "FATAL: oauthd did not become healthy; its log:" >&2
-    cat "$WORK/server.log" >&2
-    return 1
-  fi
-  note "healthy (pid $SERVER_PID)"
+  start_server "$backend" "$issuer" || return 1
   curl -fsS "$issuer/.well-known/openid-configuration" | "$PY" -c 'import json, sys; d = json.load(sys.stdin); print("grant_types_supported:", d["grant_types_supported"]); print("token_endpoint_auth_methods_supported:", d["token_endpoint_auth_methods_supported"])'
 
   export OAUTHD_INTEROP_CONFIG="$config"
