@@ -191,6 +191,7 @@ pub async fn serve_until(
     app: App,
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    crate::metrics::spawn_upkeep();
     let limits = crate::http::server::ConnLimits::from_settings(&app.settings);
     crate::http::server::serve(listener, router(app), limits, shutdown).await?;
     Ok(())

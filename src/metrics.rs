@@ -26,6 +26,21 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Drains histogram samples into their buckets every 5 s. Without it the recorder keeps every
+/// raw sample until `/metrics` is scraped, which grows memory without bound when nobody scrapes.
+pub fn spawn_upkeep() {
+    static STARTED: std::sync::Once = std::sync::Once::new();
+    STARTED.call_once(|| {
+        let handle = handle();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+                handle.run_upkeep();
+            }
+        });
+    });
+}
+
 /// Middleware: one counter and one latency observation per request, by route and status.
 pub async fn track(req: Request, next: Next) -> Response {
     let path = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());

@@ -1,11 +1,11 @@
 //! Password hashing: Argon2id (OWASP parameters) on a bounded blocking pool; bcrypt accepted for
 //! imported Auth0 users and upgraded on their first successful login.
 
-use std::sync::Arc;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
-use tokio::sync::Semaphore;
 
 use crate::config::Settings;
 
@@ -22,18 +22,60 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+type Job = Box<dyn FnOnce() + Send>;
+
+/// `password_hash_concurrency` dedicated threads. Not tokio's blocking pool: each Argon2 hash
+/// allocates `argon2_memory_kib`, and glibc keeps such buffers in a per-thread arena, so hashing on
+/// whichever of up to 512 blocking threads is free grew RSS to ~360 MiB in the soak test; a few
+/// long-lived threads reuse their arenas.
+struct Pool {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl Pool {
+    fn new(threads: usize) -> anyhow::Result<Pool> {
+        let (jobs, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for i in 0..threads.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new().name(format!("oauthd-hash-{i}")).spawn(move || loop {
+                // The lock is held only while waiting for the next job, never while hashing.
+                let job = match rx.lock() {
+                    Ok(rx) => rx.recv(),
+                    Err(_) => return,
+                };
+                match job {
+                    Ok(job) => job(),
+                    Err(_) => return, // every sender is gone: the app was dropped
+                }
+            })?;
+        }
+        Ok(Pool { jobs })
+    }
+
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(move || {
+                let _ = tx.send(f());
+            }))
+            .map_err(|_| anyhow::anyhow!("password hashing pool is gone"))?;
+        Ok(rx.await?)
+    }
+}
+
 #[derive(Clone)]
 pub struct Passwords {
     argon: Argon2<'static>,
-    permits: Arc<Semaphore>,
+    pool: Arc<Pool>,
     dummy: Arc<String>,
 }
 
 impl Passwords {
     pub fn new(s: &Settings) -> anyhow::Result<Passwords> {
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params(s).map_err(|e| anyhow::anyhow!("{e}"))?);
-        let mut this =
-            Passwords { argon, permits: Arc::new(Semaphore::new(s.password_hash_concurrency)), dummy: Arc::default() };
+        let pool = Arc::new(Pool::new(s.password_hash_concurrency)?);
+        let mut this = Passwords { argon, pool, dummy: Arc::default() };
         this.dummy = Arc::new(this.hash_blocking(&crate::oauth::secret::random_token(16))?);
         Ok(this)
     }
@@ -59,19 +101,17 @@ impl Passwords {
     }
 
     pub async fn hash(&self, password: String) -> anyhow::Result<String> {
-        let _permit = self.permits.acquire().await?;
         let this = self.clone();
-        tokio::task::spawn_blocking(move || this.hash_blocking(&password)).await?
+        self.pool.run(move || this.hash_blocking(&password)).await?
     }
 
     /// Verifies against `stored`, or against a dummy hash when there is no user, so that an
     /// unknown user costs the same time as a wrong password.
     pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<Verified> {
-        let _permit = self.permits.acquire().await?;
         let this = self.clone();
         let real = stored.is_some();
         let stored = stored.unwrap_or_else(|| this.dummy.to_string());
-        let v = tokio::task::spawn_blocking(move || this.verify_blocking(&password, &stored)).await?;
+        let v = self.pool.run(move || this.verify_blocking(&password, &stored)).await?;
         Ok(Verified { ok: v.ok && real, needs_rehash: v.needs_rehash && real })
     }
 }

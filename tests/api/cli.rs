@@ -8,7 +8,7 @@ use serde_json::Value;
 use crate::helpers::{fresh_database, json, Backend, TestApp, API};
 use crate::on_both_backends;
 
-fn oauthd(db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
+pub fn oauthd(db: &str, args: &[&str], stdin: Option<&str>) -> (bool, String, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_oauthd"))
         .args(args)
         .env("OAUTHD_DATABASE_URL", db)

@@ -156,6 +156,85 @@ async fn metrics_count_requests_by_endpoint_grant_and_outcome(b: Backend) {
     assert_eq!(t.http.get(t.url("/metrics")).send().await.unwrap().status(), 404, "not on the public listener");
 }
 
+async fn sigterm_under_load_finishes_in_flight_requests_refuses_new_ones_and_exits_zero(b: Backend) {
+    use crate::cli::oauthd;
+    let db = crate::helpers::fresh_database(b).await;
+    let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    assert!(oauthd(&db, &["api", "create", "--identifier", API, "--scope", "read:x"], None).0);
+    let (ok, out, err) =
+        oauthd(&db, &["client", "create", "--name", "m", "--api", API, "--scope", "read:x", "--json"], None);
+    assert!(ok, "{err}");
+    let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (id, secret) = (c["client_id"].as_str().unwrap().to_string(), c["client_secret"].as_str().unwrap().to_string());
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_oauthd"))
+        .arg("serve")
+        .env("OAUTHD_DATABASE_URL", &db)
+        .env("OAUTHD_BIND", addr.to_string())
+        .env("OAUTHD_SHUTDOWN_GRACE", "10")
+        .current_dir(std::env::temp_dir())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if http.get(format!("{base}/healthz")).send().await.is_ok_and(|r| r.status() == 200) {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(up, "server did not start");
+    // Load: 8 clients hammering /token until the server goes away.
+    let load: Vec<_> = (0..8)
+        .map(|_| {
+            let (http, url, id, secret) = (http.clone(), format!("{base}/token"), id.clone(), secret.clone());
+            tokio::spawn(async move {
+                let mut statuses = Vec::new();
+                while let Ok(r) = http.post(&url).basic_auth(&id, Some(&secret)).form(&CC).send().await {
+                    statuses.push(r.status().as_u16());
+                }
+                statuses
+            })
+        })
+        .collect();
+    // One request whose body is still on its way when SIGTERM arrives.
+    let body = format!("grant_type=client_credentials&audience={API}&client_id={id}&client_secret={secret}");
+    let mut conn = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST /token HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let killed = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
+    assert!(killed.success());
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(TcpStream::connect(addr).await.is_err(), "new connections are refused once shutdown starts");
+    conn.write_all(body.as_bytes()).await.unwrap();
+    let mut resp = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut resp)).await.unwrap().unwrap();
+    let resp = String::from_utf8_lossy(&resp);
+    assert!(resp.starts_with("HTTP/1.1 200") && resp.contains("access_token"), "{resp}");
+    let mut served = 0;
+    for task in load {
+        let statuses = task.await.unwrap();
+        assert!(statuses.iter().all(|s| *s == 200 || *s == 503), "{statuses:?}");
+        served += statuses.len();
+    }
+    assert!(served > 8, "the load ran ({served} responses)");
+    let started = Instant::now();
+    let status = loop {
+        if let Some(st) = server.try_wait().unwrap() {
+            break st;
+        }
+        assert!(started.elapsed() < Duration::from_secs(10), "still running after the grace period");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(status.code(), Some(0));
+}
+
 on_both_backends!(
     a_client_over_its_rate_limit_gets_429_and_others_are_unaffected,
     traffic_under_the_limits_is_never_refused,
@@ -164,4 +243,5 @@ on_both_backends!(
     oversized_and_overcrowded_request_heads_are_refused,
     shutdown_lets_an_in_flight_token_request_finish_and_refuses_new_ones,
     metrics_count_requests_by_endpoint_grant_and_outcome,
+    sigterm_under_load_finishes_in_flight_requests_refuses_new_ones_and_exits_zero,
 );

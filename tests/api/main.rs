@@ -6,7 +6,7 @@ mod idp;
 
 mod authorization_code;
 mod authorize;
-mod cli;
+pub mod cli;
 mod client_credentials;
 mod errors;
 mod jwt_bearer;
