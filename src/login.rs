@@ -34,18 +34,26 @@ pub async fn check(
     }
     let policy =
         LockoutPolicy { now, window: app.settings.lockout_window as i64, threshold: app.settings.lockout_threshold };
-    let user = app.store.register_login_attempt(username, &policy).await?;
-    let locked = user.as_ref().is_some_and(|u| u.locked_until > now);
-    let usable = user.as_ref().filter(|u| !u.disabled && !locked);
+    // A successful login frees its attempt again (the reset below), so a burst of correct
+    // logins never locks an account; only failures that reach the threshold do.
+    let reserved = app.store.reserve_login_attempt(username, &policy).await?;
+    let usable = reserved.as_ref().filter(|u| !u.disabled);
     let stored = usable.and_then(|u| u.password_hash.clone());
     let verified = app.passwords.verify(password.to_string(), stored).await.map_err(TokenError::Internal)?;
     let Some(user) = usable.filter(|_| verified.ok) else {
         app.ip_failures.record_failure(ip);
+        let user = match reserved {
+            Some(u) => {
+                if app.store.lock_if_over_threshold(&u.id, &policy).await? {
+                    crate::metrics::event("lockout");
+                    tracing::warn!(event = "lockout", client_id, user_id = %u.id, "account locked");
+                }
+                Some(u)
+            }
+            // Locked, out of attempts, or unknown: only the log needs to know which.
+            None => app.store.find_user_by_username(username).await?,
+        };
         let user_id = user.as_ref().map(|u| u.id.as_str());
-        if locked {
-            crate::metrics::event("lockout");
-            tracing::warn!(event = "lockout", client_id, user_id, "account locked");
-        }
         crate::metrics::event("login_failure");
         tracing::warn!(event = "login_failure", client_id, user_id, "login failed");
         return Ok(Outcome::Invalid);

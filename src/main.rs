@@ -7,6 +7,7 @@ use tracing_subscriber::EnvFilter;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    release_large_buffers();
     let cli = Cli::parse();
     let settings = match Settings::load(&cli.overrides) {
         Ok(s) => s,
@@ -28,5 +29,16 @@ async fn main() -> std::process::ExitCode {
             eprintln!("oauthd: {e:#}");
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+/// Each Argon2 hash allocates `argon2_memory_kib` (19 MiB by default). glibc's dynamic mmap
+/// threshold soon moves such buffers into per-thread arenas, which keep them: ten parallel logins
+/// left RSS at 190 MiB. A fixed threshold keeps them mmapped, so they go back to the OS when freed.
+fn release_large_buffers() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes allocator tuning (thread-safe in glibc); no pointers involved.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }

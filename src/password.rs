@@ -24,10 +24,8 @@ pub struct Verified {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// `password_hash_concurrency` dedicated threads. Not tokio's blocking pool: each Argon2 hash
-/// allocates `argon2_memory_kib`, and glibc keeps such buffers in a per-thread arena, so hashing on
-/// whichever of up to 512 blocking threads is free grew RSS to ~360 MiB in the soak test; a few
-/// long-lived threads reuse their arenas.
+/// `password_hash_concurrency` dedicated threads: the bound on parallel hashes, and on how many
+/// threads ever hold an Argon2 buffer (with tokio's blocking pool, any of up to 512 threads could).
 struct Pool {
     jobs: mpsc::Sender<Job>,
 }

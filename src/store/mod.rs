@@ -89,9 +89,13 @@ pub trait Store: Send + Sync {
     async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool>;
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool>;
     async fn delete_user(&self, id: &str) -> Result<bool>;
-    /// Atomically counts one login attempt against `username` and returns the user with the
-    /// counters after the increment; `None` for an unknown user.
-    async fn register_login_attempt(&self, username: &str, p: &LockoutPolicy) -> Result<Option<User>>;
+    /// Atomically reserves one of the window's `threshold` attempts for `username` and returns the
+    /// user; `None` when the user is unknown, locked, or every attempt of the window is used up
+    /// (failed, or still being checked).
+    async fn reserve_login_attempt(&self, username: &str, p: &LockoutPolicy) -> Result<Option<User>>;
+    /// After a failed attempt: locks the account for the window if its failures reached the
+    /// threshold. True when this call locked it.
+    async fn lock_if_over_threshold(&self, id: &str, p: &LockoutPolicy) -> Result<bool>;
     async fn reset_login_attempts(&self, id: &str) -> Result<()>;
 
     /// Stores the first token of a new family.

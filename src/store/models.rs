@@ -67,7 +67,7 @@ pub struct User {
     pub updated_at: i64,
 }
 
-/// Brute-force policy applied by `Store::register_login_attempt`.
+/// Brute-force policy applied by `Store::reserve_login_attempt`.
 #[derive(Clone, Copy, Debug)]
 pub struct LockoutPolicy {
     pub now: i64,

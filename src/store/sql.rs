@@ -174,24 +174,30 @@ macro_rules! impl_sql_store {
                 Ok(r.rows_affected() == 1)
             }
 
-            async fn register_login_attempt(&self, username: &str, p: &LockoutPolicy) -> Result<Option<User>> {
-                // One statement, so parallel guesses serialise on the row: each sees the count
-                // the previous one left, and none slips past the threshold.
+            async fn reserve_login_attempt(&self, username: &str, p: &LockoutPolicy) -> Result<Option<User>> {
+                // One statement, so parallel guesses serialise on the row: an attempt is counted
+                // before its password is checked, and none gets past the threshold.
                 Ok(sqlx::query_as::<_, User>(
                     "update users set
-                       failed_count = case when locked_until > $2 then failed_count
-                                           when failed_window_start + $3 > $2 then failed_count + 1
-                                           else 1 end,
-                       failed_window_start = case when locked_until > $2 or failed_window_start + $3 > $2
-                                                  then failed_window_start else $2 end,
-                       locked_until = case when locked_until > $2 then locked_until
-                                           when failed_window_start + $3 > $2 and failed_count + 1 > $4
-                                           then $2 + $3 else locked_until end
-                     where username_lower = $1
+                       failed_count = case when failed_window_start + $3 > $2 then failed_count + 1 else 1 end,
+                       failed_window_start = case when failed_window_start + $3 > $2
+                                                  then failed_window_start else $2 end
+                     where username_lower = $1 and locked_until <= $2
+                       and (failed_window_start + $3 <= $2 or failed_count < $4)
                      returning *",
                 )
                 .bind(username.to_lowercase()).bind(p.now).bind(p.window).bind(p.threshold)
                 .fetch_optional(&self.pool).await?)
+            }
+
+            async fn lock_if_over_threshold(&self, id: &str, p: &LockoutPolicy) -> Result<bool> {
+                let r = sqlx::query(
+                    "update users set locked_until = $2 + $3
+                     where id = $1 and failed_count >= $4 and failed_window_start + $3 > $2 and locked_until <= $2",
+                )
+                .bind(id).bind(p.now).bind(p.window).bind(p.threshold)
+                .execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
             }
 
             async fn reset_login_attempts(&self, id: &str) -> Result<()> {

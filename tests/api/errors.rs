@@ -232,7 +232,8 @@ down! {
     set_password_hash(&str, &str, i64) -> Result<bool>;
     set_user_disabled(&str, bool, i64) -> Result<bool>;
     delete_user(&str) -> Result<bool>;
-    register_login_attempt(&str, &LockoutPolicy) -> Result<Option<User>>;
+    reserve_login_attempt(&str, &LockoutPolicy) -> Result<Option<User>>;
+    lock_if_over_threshold(&str, &LockoutPolicy) -> Result<bool>;
     reset_login_attempts(&str) -> Result<()>;
     insert_refresh_family(&RefreshToken) -> Result<()>;
     find_refresh_token(&str) -> Result<Option<RefreshToken>>;

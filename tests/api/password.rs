@@ -73,6 +73,24 @@ async fn at_most_the_threshold_of_parallel_guesses_is_ever_checked(b: Backend) {
     assert!(join_all(right).await.iter().all(|r| r.status() == 400));
 }
 
+async fn a_burst_of_correct_logins_never_locks_the_account(b: Backend) {
+    let t = TestApp::spawn_with(b, |s| s.lockout_threshold = 3).await;
+    let (id, secret) = t.client(&["password"], "read:x").await;
+    t.user("burst", "pw-burst").await;
+    let right = pw_form("burst", "pw-burst", "read:x");
+    let statuses: Vec<u16> = join_all((0..10).map(|_| t.post_token_basic(&id, &secret, &right)))
+        .await
+        .iter()
+        .map(|r| r.status().as_u16())
+        .collect();
+    // At most `threshold` attempts are checked at once; the rest are refused, none is locked out.
+    assert!(statuses.iter().any(|s| *s == 200), "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 200 || *s == 400), "{statuses:?}");
+    for _ in 0..5 {
+        assert_eq!(t.post_token_basic(&id, &secret, &right).await.status(), 200, "the account is not locked");
+    }
+}
+
 async fn too_many_failures_from_one_address_get_429_with_retry_after(b: Backend) {
     let t = TestApp::spawn_with(b, |s| s.ip_failure_limit = 3).await;
     let (id, secret) = t.client(&["password"], "read:x").await;
@@ -107,5 +125,6 @@ on_both_backends!(
     parallel_wrong_guesses_lock_the_account_and_only_that_account,
     at_most_the_threshold_of_parallel_guesses_is_ever_checked,
     too_many_failures_from_one_address_get_429_with_retry_after,
+    a_burst_of_correct_logins_never_locks_the_account,
     the_password_grant_is_off_unless_granted_and_rejects_huge_passwords,
 );
