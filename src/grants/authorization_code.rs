@@ -2,7 +2,7 @@
 //! RFC 9700 §4.8.2 downgrade check. A code is redeemed once; a second try revokes what the
 //! first one issued (§4.1.2).
 
-use super::issue::{mint, new_family, response, wants_refresh};
+use super::issue::{mint, new_family, response, wants_refresh, Binding};
 use super::{Ctx, Subject, TokenResponse};
 use crate::error::TokenError;
 use crate::oauth::{pkce, secret};
@@ -33,8 +33,14 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         idp: None,
     };
     let minted = mint(ctx, &subject, &rec.audience, &rec.scope)?;
-    let refresh = wants_refresh(ctx, &rec.scope)
-        .then(|| new_family(ctx, &user.id, &rec.audience, &rec.scope, subject.gty, rec.auth_time));
+    let binding = Binding {
+        user_id: &user.id,
+        aud: &rec.audience,
+        scope: &rec.scope,
+        gty: subject.gty,
+        auth_time: rec.auth_time,
+    };
+    let refresh = wants_refresh(ctx, &rec.scope).then(|| new_family(ctx, &minted, &binding));
     let redemption =
         Redemption { access_jti: &minted.jti, access_exp: minted.exp, refresh: refresh.as_ref().map(|r| &r.1) };
     if !app.store.redeem_code(&hash, ctx.now, &redemption).await? {

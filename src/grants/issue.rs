@@ -22,8 +22,6 @@ pub enum Refresh {
     None,
     /// Start a new family when `offline_access` was granted and the client may refresh.
     NewFamily,
-    /// The caller already stored this (rotated) refresh token.
-    Rotated(String),
 }
 
 /// The signed tokens of one response, before anything is stored.
@@ -82,9 +80,15 @@ pub async fn issue(
 ) -> Result<TokenResponse, TokenError> {
     let minted = mint(ctx, &s, aud, &scope)?;
     let refresh_token = match (refresh, s.user) {
-        (Refresh::Rotated(t), _) => Some(t),
         (Refresh::NewFamily, Some(user)) if wants_refresh(ctx, &scope) => {
-            let (token, row) = new_family(ctx, &user.id, aud, &scope, s.gty, s.auth_time.unwrap_or(ctx.now));
+            let b = Binding {
+                user_id: &user.id,
+                aud,
+                scope: &scope,
+                gty: s.gty,
+                auth_time: s.auth_time.unwrap_or(ctx.now),
+            };
+            let (token, row) = new_family(ctx, &minted, &b);
             ctx.app.store.insert_refresh_family(&row).await?;
             Some(token)
         }
@@ -98,48 +102,43 @@ pub fn wants_refresh(ctx: &Ctx<'_>, scope: &str) -> bool {
     scope::contains(scope, "offline_access") && ctx.client.entry.client.allows_grant("refresh_token")
 }
 
-/// A new refresh token row; `family` is shared by every token rotated from the first one.
-pub fn refresh_row(
-    ctx: &Ctx<'_>,
-    token: &str,
-    family: (&str, i64),
-    user_id: &str,
-    aud: &str,
-    scope: &str,
-    gty: &str,
-    auth_time: i64,
-) -> RefreshToken {
-    let s = &ctx.app.settings;
+/// What a refresh token is bound to (RFC 6749 §6: the client, the user, the granted scope).
+pub struct Binding<'a> {
+    pub user_id: &'a str,
+    pub aud: &'a str,
+    pub scope: &'a str,
+    pub gty: &'a str,
+    pub auth_time: i64,
+}
+
+/// A new refresh token row; `family` (id, absolute expiry) is shared by every token rotated from
+/// the first one, and `access` is the access token minted with it.
+pub fn refresh_row(ctx: &Ctx<'_>, access: &Minted, token: &str, family: (&str, i64), b: &Binding<'_>) -> RefreshToken {
     RefreshToken {
         hash: secret::digest(token),
         family_id: family.0.to_string(),
         client_id: ctx.client.id().to_string(),
-        user_id: user_id.to_string(),
-        scope: scope.to_string(),
-        audience: aud.to_string(),
-        gty: gty.to_string(),
-        auth_time,
+        user_id: b.user_id.to_string(),
+        scope: b.scope.to_string(),
+        audience: b.aud.to_string(),
+        gty: b.gty.to_string(),
+        auth_time: b.auth_time,
         created_at: ctx.now,
-        expires_at: (ctx.now + s.refresh_token_idle_ttl as i64).min(family.1),
+        expires_at: ctx.now.saturating_add(ctx.app.settings.refresh_token_idle_ttl as i64).min(family.1),
         family_expires_at: family.1,
         used_at: None,
+        access_jti: Some(access.jti.clone()),
+        access_exp: Some(access.exp),
         family_revoked: false,
     }
 }
 
 /// The first token of a new family, not yet stored.
-pub fn new_family(
-    ctx: &Ctx<'_>,
-    user_id: &str,
-    aud: &str,
-    scope: &str,
-    gty: &str,
-    auth_time: i64,
-) -> (String, RefreshToken) {
+pub fn new_family(ctx: &Ctx<'_>, access: &Minted, b: &Binding<'_>) -> (String, RefreshToken) {
     let token = secret::random_token(32);
     let family_id = mint::new_jti();
-    let expires = ctx.now + ctx.app.settings.refresh_token_ttl as i64;
-    let row = refresh_row(ctx, &token, (&family_id, expires), user_id, aud, scope, gty, auth_time);
+    let expires = ctx.now.saturating_add(ctx.app.settings.refresh_token_ttl as i64);
+    let row = refresh_row(ctx, access, &token, (&family_id, expires), b);
     (token, row)
 }
 

@@ -1,8 +1,8 @@
 //! `grant_type=refresh_token`, RFC 6749 §6, rotated on every use with reuse detection
 //! (RFC 9700 §4.14.2): presenting a used token revokes its whole family.
 
-use super::issue::refresh_row;
-use super::{issue, Ctx, Refresh, Subject, TokenResponse};
+use super::issue::{mint, refresh_row, response, Binding};
+use super::{Ctx, Subject, TokenResponse};
 use crate::error::TokenError;
 use crate::oauth::{scope, secret};
 use crate::store::Rotation;
@@ -26,21 +26,6 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     let narrowed = scope::narrow(ctx.form.get("scope"), &granted).map_err(TokenError::scope)?;
 
     let user = app.store.get_user(&rec.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
-    let next = secret::random_token(32);
-    let row = refresh_row(
-        ctx,
-        &next,
-        (&rec.family_id, rec.family_expires_at),
-        &rec.user_id,
-        &rec.audience,
-        &rec.scope,
-        &rec.gty,
-        rec.auth_time,
-    );
-    if app.store.rotate_refresh_token(&hash, ctx.client.id(), ctx.now, &row).await? == Rotation::Rejected {
-        // Another request consumed it first: one of the two holders is not legitimate.
-        return Err(reuse(ctx, &rec.family_id, &rec.user_id).await);
-    }
     let subject = Subject {
         sub: &user.id,
         user: Some(&user),
@@ -49,7 +34,22 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         nonce: None,
         idp: None,
     };
-    issue(ctx, subject, &rec.audience, narrowed, Refresh::Rotated(next)).await
+    // Minted before the old token is consumed, so a token is never used up without a response.
+    let minted = mint(ctx, &subject, &rec.audience, &narrowed)?;
+    let next = secret::random_token(32);
+    let binding = Binding {
+        user_id: &rec.user_id,
+        aud: &rec.audience,
+        scope: &rec.scope,
+        gty: &rec.gty,
+        auth_time: rec.auth_time,
+    };
+    let row = refresh_row(ctx, &minted, &next, (&rec.family_id, rec.family_expires_at), &binding);
+    if app.store.rotate_refresh_token(&hash, ctx.client.id(), ctx.now, &row).await? == Rotation::Rejected {
+        // Another request consumed it first: one of the two holders is not legitimate.
+        return Err(reuse(ctx, &rec.family_id, &rec.user_id).await);
+    }
+    Ok(response(ctx, minted, narrowed, Some(next)))
 }
 
 async fn reuse(ctx: &Ctx<'_>, family_id: &str, user_id: &str) -> TokenError {

@@ -89,6 +89,9 @@ pub struct RefreshToken {
     pub expires_at: i64,
     pub family_expires_at: i64,
     pub used_at: Option<i64>,
+    /// The access token minted together with this refresh token, denied when the family is revoked.
+    pub access_jti: Option<String>,
+    pub access_exp: Option<i64>,
     /// Read from the family; ignored on insert.
     #[sqlx(default)]
     pub family_revoked: bool,

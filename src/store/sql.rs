@@ -7,13 +7,30 @@ macro_rules! impl_sql_store {
         async fn insert_refresh_token<'e, E: sqlx::Executor<'e, Database = $db>>(ex: E, t: &RefreshToken) -> Result<()> {
             sqlx::query(
                 "insert into refresh_tokens (hash, family_id, client_id, user_id, scope, audience, gty,
-                 auth_time, created_at, expires_at, family_expires_at)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+                 auth_time, created_at, expires_at, family_expires_at, access_jti, access_exp)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             )
             .bind(&t.hash).bind(&t.family_id).bind(&t.client_id).bind(&t.user_id).bind(&t.scope)
             .bind(&t.audience).bind(&t.gty).bind(t.auth_time).bind(t.created_at).bind(t.expires_at)
-            .bind(t.family_expires_at)
+            .bind(t.family_expires_at).bind(&t.access_jti).bind(t.access_exp)
             .execute(ex).await?;
+            Ok(())
+        }
+
+        /// Revokes the families `which` selects (a `select id from refresh_families …` with `$1`)
+        /// and denies every still-live access token minted with one of their refresh tokens.
+        async fn revoke_families(pool: &sqlx::Pool<$db>, which: &str, key: &str, now: i64) -> Result<()> {
+            let mut tx = pool.begin().await?;
+            sqlx::query(&format!(
+                "insert into revoked_jtis (jti, expires_at)
+                 select access_jti, access_exp from refresh_tokens
+                 where access_jti is not null and access_exp > $2 and family_id in ({which})
+                 on conflict (jti) do nothing"
+            ))
+            .bind(key).bind(now).execute(&mut *tx).await?;
+            sqlx::query(&format!("update refresh_families set revoked_at = $2 where revoked_at is null and id in ({which})"))
+                .bind(key).bind(now).execute(&mut *tx).await?;
+            tx.commit().await?;
             Ok(())
         }
 
@@ -249,21 +266,15 @@ macro_rules! impl_sql_store {
             }
 
             async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()> {
-                sqlx::query("update refresh_families set revoked_at = $2 where id = $1 and revoked_at is null")
-                    .bind(family_id).bind(now).execute(&self.pool).await?;
-                Ok(())
+                revoke_families(&self.pool, "select $1", family_id, now).await
             }
 
             async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<()> {
-                sqlx::query("update refresh_families set revoked_at = $2 where user_id = $1 and revoked_at is null")
-                    .bind(user_id).bind(now).execute(&self.pool).await?;
-                Ok(())
+                revoke_families(&self.pool, "select id from refresh_families where user_id = $1", user_id, now).await
             }
 
             async fn revoke_client_refresh_tokens(&self, client_id: &str, now: i64) -> Result<()> {
-                sqlx::query("update refresh_families set revoked_at = $2 where client_id = $1 and revoked_at is null")
-                    .bind(client_id).bind(now).execute(&self.pool).await?;
-                Ok(())
+                revoke_families(&self.pool, "select id from refresh_families where client_id = $1", client_id, now).await
             }
 
             async fn all_allowed_origins(&self) -> Result<Vec<String>> {
@@ -314,20 +325,13 @@ macro_rules! impl_sql_store {
             }
 
             async fn revoke_code_tokens(&self, hash: &str, now: i64) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "update refresh_families set revoked_at = $2
-                     where revoked_at is null and id = (select family_id from auth_codes where hash = $1)",
-                )
-                .bind(hash).bind(now).execute(&mut *tx).await?;
                 sqlx::query(
                     "insert into revoked_jtis (jti, expires_at)
                      select access_jti, access_exp from auth_codes where hash = $1 and access_jti is not null
                      on conflict (jti) do nothing",
                 )
-                .bind(hash).execute(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(())
+                .bind(hash).execute(&self.pool).await?;
+                revoke_families(&self.pool, "select family_id from auth_codes where hash = $1", hash, now).await
             }
 
             async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {

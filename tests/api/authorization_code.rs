@@ -95,17 +95,27 @@ async fn a_reused_code_fails_and_revokes_the_tokens_it_issued(b: Backend) {
     let code = br.code_for(&params(&id, &[]), "sam", "pw-sam").await;
     let (s, first) = exchange(&t, &id, &code, Some(VERIFIER)).await;
     assert_eq!(s, 200);
-    let (s, body) = exchange(&t, &id, &code, Some(VERIFIER)).await;
-    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+    // A refresh in between: its tokens derive from the code too.
     let form = [
         ("grant_type", "refresh_token"),
         ("refresh_token", first["refresh_token"].as_str().unwrap()),
         ("client_id", id.as_str()),
     ];
+    let (s, _, refreshed) = json(t.post_token(&form).await).await;
+    assert_eq!(s, 200, "{refreshed}");
+    let (s, body) = exchange(&t, &id, &code, Some(VERIFIER)).await;
+    assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")));
+    let form = [
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refreshed["refresh_token"].as_str().unwrap()),
+        ("client_id", id.as_str()),
+    ];
     let (s, _, body) = json(t.post_token(&form).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "the refresh family is revoked");
-    let r = t.http.get(t.url("/userinfo")).bearer_auth(first["access_token"].as_str().unwrap()).send().await.unwrap();
-    assert_eq!(r.status(), 401, "the access token is revoked");
+    for at in [&first, &refreshed] {
+        let r = t.http.get(t.url("/userinfo")).bearer_auth(at["access_token"].as_str().unwrap()).send().await.unwrap();
+        assert_eq!(r.status(), 401, "every access token issued from the code is revoked");
+    }
 }
 
 async fn of_twenty_parallel_redemptions_exactly_one_succeeds(b: Backend) {

@@ -137,6 +137,11 @@ async fn revoking_a_refresh_token_revokes_its_family(b: Backend) {
     let form = [("grant_type", "refresh_token"), ("refresh_token", next["refresh_token"].as_str().unwrap())];
     let (s, _, _) = json(k.t.post_token_basic(&k.pw.0, &k.pw.1, &form).await).await;
     assert_eq!(s, 400);
+    // RFC 7009 §2.1: the access tokens of the same grant go with it.
+    for at in [k.at(), next["access_token"].as_str().unwrap()] {
+        let (_, v) = k.introspect(&k.rs, at, None).await;
+        assert_eq!(v["active"], false, "{v}");
+    }
 }
 
 async fn revoking_an_access_token_denies_it_until_it_expires(b: Backend) {

@@ -66,6 +66,20 @@ async fn reusing_a_rotated_token_revokes_the_whole_family(b: Backend) {
     assert_eq!(s, 400, "the newest token of the family is revoked too");
 }
 
+async fn reuse_detection_also_revokes_the_access_tokens_minted_from_the_family(b: Backend) {
+    let (c, first) = setup(b).await;
+    let (_, second) = c.refresh(&rt(&first), None).await;
+    let userinfo = |at: String| {
+        let r = c.t.http.get(c.t.url("/userinfo")).bearer_auth(at).send();
+        async move { r.await.unwrap().status().as_u16() }
+    };
+    let second_at = second["access_token"].as_str().unwrap().to_string();
+    assert_eq!(userinfo(second_at.clone()).await, 200);
+    assert_eq!(c.refresh(&rt(&first), None).await.0, 400, "reuse");
+    assert_eq!(userinfo(second_at).await, 401, "the refreshed access token is denied");
+    assert_eq!(userinfo(first["access_token"].as_str().unwrap().into()).await, 401, "so is the first one");
+}
+
 async fn two_concurrent_refreshes_with_one_token_let_exactly_one_succeed(b: Backend) {
     let (c, first) = setup(b).await;
     let token = rt(&first);
@@ -159,6 +173,7 @@ async fn client_credentials_never_gets_a_refresh_token(b: Backend) {
 on_both_backends!(
     refresh_rotates_and_keeps_the_subject_and_grant_type,
     reusing_a_rotated_token_revokes_the_whole_family,
+    reuse_detection_also_revokes_the_access_tokens_minted_from_the_family,
     two_concurrent_refreshes_with_one_token_let_exactly_one_succeed,
     a_narrower_scope_is_allowed_and_a_wider_one_is_invalid_scope,
     a_password_change_revokes_the_users_refresh_tokens,
