@@ -284,8 +284,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::User(c) => user(&*open(&settings).await?, &settings, c).await,
         Command::Trust(c) => trust(&settings, c).await,
         Command::Token(TokenCmd::Inspect { token, json }) => {
-            let keys = open(&settings).await?.list_keys().await?;
-            let v = admin::inspect::inspect(&keys, &settings.issuer, &token, now());
+            let store = open(&settings).await?;
+            let v = admin::inspect::inspect_with_store(&*store, &settings.issuer, &token, now()).await?;
             if json {
                 println!("{v}");
             } else {

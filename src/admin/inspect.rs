@@ -1,4 +1,5 @@
-//! `oauthd token inspect`: verify a token against this server's keys and explain it in words.
+//! `oauthd token inspect`: verify a token against this server's keys (RFC 9068 §4, OIDC Core
+//! §3.1.3.7) and explain it in words; refresh tokens are looked up by their hash.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -6,30 +7,51 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 
-use crate::store::KeyRecord;
+use crate::oauth::secret;
+use crate::store::{KeyRecord, RefreshToken, Store, StoreError};
+
+/// Inspects `token`: a JWT of ours is verified and checked against the deny list; anything else
+/// is looked up as a refresh token.
+pub async fn inspect_with_store(store: &dyn Store, issuer: &str, token: &str, now: i64) -> Result<Value, StoreError> {
+    let token = token.trim();
+    if decode_header(token).is_err() {
+        return Ok(match store.find_refresh_token(&secret::digest(token)).await? {
+            Some(rec) => refresh_verdict(&rec, now),
+            None => inspect(&[], issuer, token, now),
+        });
+    }
+    let mut v = inspect(&store.list_keys().await?, issuer, token, now);
+    let jti = v["claims"]["jti"].as_str().unwrap_or_default().to_string();
+    if v["verdict"] == "valid" && !jti.is_empty() && store.is_jti_revoked(&jti).await? {
+        v["verdict"] = "revoked".into();
+        v["valid"] = false.into();
+        v["summary"] = "The signature is valid, but the token was revoked (its jti is on the deny list).".into();
+    }
+    Ok(v)
+}
 
 pub fn inspect(keys: &[KeyRecord], issuer: &str, token: &str, now: i64) -> Value {
     let token = token.trim();
-    let Ok(header) = decode_header(token) else {
+    let claims: Option<Value> = token
+        .split('.')
+        .nth(1)
+        .and_then(|p| B64.decode(p).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .filter(Value::is_object);
+    let (Ok(header), Some(claims)) = (decode_header(token), claims) else {
         return verdict(
             "malformed",
-            "This is not a compact JWT (header.payload.signature). Refresh tokens are opaque and cannot be inspected.",
+            "This is neither a JWT (header.payload.signature) nor a refresh token this server knows.",
             Value::Null,
             Value::Null,
             vec![],
         );
     };
-    let claims: Value = token
-        .split('.')
-        .nth(1)
-        .and_then(|p| B64.decode(p).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or(Value::Null);
     let header_json = serde_json::to_value(&header).unwrap_or(Value::Null);
     let explanation = explain(&header_json, &claims, now);
     let iss = claims["iss"].as_str().unwrap_or("");
     if iss != issuer {
-        let msg = format!("Issued by {iss:?}, not by this server ({issuer}). Verify it with that issuer's keys.");
+        let msg = format!("Issued by '{iss}', not by this server ({issuer}). Verify it with that issuer's keys.");
         return verdict("foreign_issuer", &msg, header_json, claims, explanation);
     }
     let Some(rec) = header.kid.as_deref().and_then(|kid| keys.iter().find(|k| k.kid == kid)) else {
@@ -60,10 +82,51 @@ pub fn inspect(keys: &[KeyRecord], issuer: &str, token: &str, now: i64) -> Value
             let msg = format!("The signature is valid, but the token expired {} s ago.", now - exp);
             verdict("expired", &msg, header_json, claims, explanation)
         }
+        Some(_) if claims["iat"].as_i64().is_some_and(|iat| iat > now + 60) => {
+            verdict("invalid", "The token was issued in the future (iat).", header_json, claims, explanation)
+        }
         Some(_) => {
             verdict("valid", "The signature is valid and the token has not expired.", header_json, claims, explanation)
         }
         None => verdict("invalid", "The token has no numeric exp claim.", header_json, claims, explanation),
+    }
+}
+
+fn refresh_verdict(r: &RefreshToken, now: i64) -> Value {
+    let (code, summary) = if r.family_revoked {
+        ("revoked", "A refresh token of this server whose family was revoked.")
+    } else if r.used_at.is_some() {
+        ("used", "A refresh token of this server that was already rotated; presenting it again revokes its family.")
+    } else if r.expires_at.min(r.family_expires_at) <= now {
+        ("expired", "A refresh token of this server that has expired.")
+    } else {
+        ("valid", "A live refresh token of this server.")
+    };
+    let explanation = vec![
+        "This is an opaque refresh token (RFC 6749 §6); it is stored only as a hash and rotates on every use.".into(),
+        format!("It was first issued by the {} grant to client '{}' for the user '{}'.", r.gty, r.client_id, r.user_id),
+        format!("Audience: {}. Scopes: {}.", r.audience, r.scope),
+        format!(
+            "Usable until {} (idle limit), at most until {} (absolute limit).",
+            when(r.expires_at, now),
+            when(r.family_expires_at, now)
+        ),
+    ];
+    let claims = json!({ "client_id": r.client_id, "sub": r.user_id, "aud": r.audience, "scope": r.scope,
+        "gty": r.gty, "iat": r.created_at, "exp": r.expires_at, "family_exp": r.family_expires_at });
+    verdict(code, summary, Value::Null, claims, explanation)
+}
+
+/// A unix time in words: "Sun, 29 Nov 2026 19:00:00 GMT (in 3600 s)".
+fn when(t: i64, now: i64) -> String {
+    let date = u64::try_from(t)
+        .ok()
+        .and_then(|s| std::time::UNIX_EPOCH.checked_add(std::time::Duration::from_secs(s)))
+        .map_or_else(|| t.to_string(), httpdate::fmt_http_date);
+    if t > now {
+        format!("{date} (in {} s)", t - now)
+    } else {
+        format!("{date} ({} s ago)", now.saturating_sub(t))
     }
 }
 
@@ -78,22 +141,26 @@ fn explain(header: &Value, c: &Value, now: i64) -> Vec<String> {
         Some(t) if t.eq_ignore_ascii_case("at+jwt") => {
             out.push("This is an access token (RFC 9068, typ at+jwt).".into())
         }
-        Some("JWT") => out.push(format!("This is an ID token for client {:?} (OIDC).", s("aud"))),
-        other => out.push(format!("Token type {other:?}.")),
+        Some("JWT") => out.push(format!("This is an ID token for client '{}' (OIDC).", s("aud"))),
+        other => out.push(format!("Token type '{}'.", other.unwrap_or("none"))),
     }
     let gty = s("gty");
     if !gty.is_empty() {
-        out.push(format!("It was minted by the {gty} grant (gty = {gty:?})."));
+        out.push(format!("It was minted by the {gty} grant (gty = '{gty}')."));
+    }
+    let idp = s("idp");
+    if !idp.is_empty() {
+        out.push(format!("It was exchanged for an assertion from the trusted issuer '{idp}' (RFC 7523)."));
     }
     let sub = s("sub");
     if let Some(client) = sub.strip_suffix("@clients") {
         out.push(format!(
-            "The subject is the client {client:?} itself, not a user: client_credentials tokens are about the client, so sub = <client_id>@clients. To get a token about a user, use a user flow (authorization code, password, or jwt-bearer)."
+            "The subject is the client '{client}' itself, not a user: client_credentials tokens are about the client, so sub = <client_id>@clients. To get a token about a user, use a user flow (authorization code, password, or jwt-bearer)."
         ));
     } else if !sub.is_empty() {
         let conn = sub.split('|').next().unwrap_or("");
         out.push(format!(
-            "The subject is the user {sub:?} (connection {conn:?}); the client was {:?}.",
+            "The subject is the user '{sub}' (connection '{conn}'); the client was '{}'.",
             s("client_id").max(s("azp"))
         ));
     }
@@ -103,11 +170,7 @@ fn explain(header: &Value, c: &Value, now: i64) -> Vec<String> {
     let scope = s("scope");
     out.push(if scope.is_empty() { "No scopes.".into() } else { format!("Scopes: {scope}.") });
     if let Some(exp) = c["exp"].as_i64() {
-        out.push(if exp > now {
-            format!("Expires at {exp} (in {} s).", exp - now)
-        } else {
-            format!("Expired at {exp} ({} s ago).", now - exp)
-        });
+        out.push(format!("{} {}.", if exp > now { "Expires" } else { "Expired" }, when(exp, now)));
     }
     out
 }

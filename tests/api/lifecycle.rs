@@ -196,6 +196,69 @@ async fn token_inspect_explains_every_grant_and_every_bad_verdict(b: Backend) {
     assert_eq!(other["verdict"], "foreign_issuer");
 }
 
+async fn token_inspect_explains_code_refresh_and_jwt_bearer_tokens_and_refresh_and_revoked_verdicts(b: Backend) {
+    use crate::browser::{exchange, params, spa, Browser, VERIFIER};
+    let k = setup(b).await;
+    let (store, base) = (k.t.app.store.as_ref(), k.t.base.as_str());
+    let inspect = |t: String| async move {
+        oauthd::admin::inspect::inspect_with_store(store, base, &t, oauthd::app::now()).await.unwrap()
+    };
+    let text = |v: &Value| v["explanation"].to_string();
+
+    // authorization_code
+    let spa_id = spa(&k.t, true, &[]).await;
+    let code = Browser::new(&k.t).code_for(&params(&spa_id, &[]), "wes", "pw-wes").await;
+    let (_, code_tokens) = exchange(&k.t, &spa_id, &code, Some(VERIFIER)).await;
+    let v = inspect(code_tokens["access_token"].as_str().unwrap().into()).await;
+    assert_eq!(v["verdict"], "valid");
+    assert!(text(&v).contains("authorization-code grant") && text(&v).contains("is the user"), "{v}");
+
+    // refresh_token: the refreshed access token keeps the grant; the opaque tokens are looked up
+    let old_rt = k.rt().to_string();
+    let form = [("grant_type", "refresh_token"), ("refresh_token", old_rt.as_str())];
+    let (_, _, refreshed) = json(k.t.post_token_basic(&k.pw.0, &k.pw.1, &form).await).await;
+    let v = inspect(refreshed["access_token"].as_str().unwrap().into()).await;
+    assert!(v["verdict"] == "valid" && text(&v).contains("password grant"), "{v}");
+    let v = inspect(refreshed["refresh_token"].as_str().unwrap().into()).await;
+    assert_eq!(v["verdict"], "valid", "{v}");
+    assert!(text(&v).contains("refresh token") && text(&v).contains(&k.pw.0), "{v}");
+    assert_eq!(inspect(old_rt.clone()).await["verdict"], "used");
+
+    // jwt-bearer
+    let idp = crate::idp::Idp::start().await;
+    let req = oauthd::admin::trust::NewIssuer {
+        issuer: idp.base.clone(),
+        jwks_uri: Some(idp.jwks_uri()),
+        alias: Some("corp".into()),
+        scope: Some("read:x".into()),
+        map: Some("passthrough".into()),
+        client_auth: Some("optional".into()),
+        audience: Some(API.into()),
+        ..Default::default()
+    };
+    let t2 = TestApp::spawn_with(b, |s| s.allow_http_loopback_jwks = true).await;
+    oauthd::admin::trust::add(t2.app.store.as_ref(), &t2.app.jwks, true, req, oauthd::app::now()).await.unwrap();
+    let assertion = crate::idp::sign(&idp.key(), &crate::idp::claims(&idp.base, "alice", &t2.base), |_| {});
+    let form = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion.as_str())];
+    let (s, _, fed) = json(t2.post_token(&form).await).await;
+    assert_eq!(s, 200, "{fed}");
+    let v = oauthd::admin::inspect::inspect_with_store(
+        t2.app.store.as_ref(),
+        &t2.base,
+        fed["access_token"].as_str().unwrap(),
+        oauthd::app::now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(v["verdict"], "valid");
+    assert!(text(&v).contains("jwt-bearer grant") && text(&v).contains(&idp.base), "{v}");
+
+    // a revoked access token
+    assert_eq!(k.revoke(&k.rs, &k.cc_token, None).await, 200);
+    let v = inspect(k.cc_token.clone()).await;
+    assert_eq!((v["verdict"].as_str(), v["valid"].as_bool()), (Some("revoked"), Some(false)), "{v}");
+}
+
 async fn discovery_lists_introspection_and_revocation(b: Backend) {
     let t = TestApp::spawn(b).await;
     let (_, _, d) = json(t.http.get(t.url("/.well-known/oauth-authorization-server")).send().await.unwrap()).await;
@@ -213,5 +276,6 @@ on_both_backends!(
     revoking_an_access_token_denies_it_until_it_expires,
     unknown_and_other_clients_tokens_get_200_and_are_not_revoked,
     token_inspect_explains_every_grant_and_every_bad_verdict,
+    token_inspect_explains_code_refresh_and_jwt_bearer_tokens_and_refresh_and_revoked_verdicts,
     discovery_lists_introspection_and_revocation,
 );
