@@ -284,6 +284,7 @@ def test_authlib_validates_id_token_from_password_grant(cfg, discovery, jwks_cli
         jwks_client, cfg, token["id_token"], client_id=pw["client_id"], sub=user["user_id"], access_token=token["access_token"]
     )
     authlib_id_token_check(cfg, token["id_token"], client_id=pw["client_id"], access_token=token["access_token"])
+    verify_access_token(jwks_client, cfg, token["access_token"], cfg["api"], client_id=pw["client_id"], sub=user["user_id"])
 
 
 def test_password_grant_wrong_password_is_invalid_grant(cfg, discovery):
@@ -377,6 +378,7 @@ def test_authlib_validates_id_token_from_code_flow(cfg, discovery, jwks_client):
         access_token=token["access_token"],
     )
     authlib_id_token_check(cfg, token["id_token"], client_id=spa["client_id"], nonce=nonce, access_token=token["access_token"])
+    verify_access_token(jwks_client, cfg, token["access_token"], cfg["api"], client_id=spa["client_id"], sub=user["user_id"])
 
 
 def test_authorization_code_third_party_consent_explicit_audience(cfg, discovery, jwks_client, capture):
