@@ -40,9 +40,10 @@ pub fn routes(app: App) -> Router {
     let back = Router::new()
         .route("/token", post(token::token))
         .route("/revoke", post(revoke::revoke))
-        .route("/introspect", post(introspect::introspect))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .layer(client_cors(app.clone()));
+    // Introspection is server-to-server (RFC 7662): no CORS, so no browser can call it.
+    let server = Router::new().route("/introspect", post(introspect::introspect));
     // /token enforces its own limit, so that an oversized body still gets an RFC 6749 JSON error.
     let rest = Router::new()
         .route("/healthz", get(health::healthz))
@@ -54,10 +55,19 @@ pub fn routes(app: App) -> Router {
         .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
         .route("/login", post(authorize::login_post))
         .route("/consent", post(authorize::consent_post))
-        .route("/logout", get(authorize::logout));
+        .route("/logout", get(authorize::logout_get).post(authorize::logout_post))
+        // For what axum writes itself, such as a 405; the pages set their own.
+        .layer(
+            ServiceBuilder::new()
+                .layer(page_header(header::X_FRAME_OPTIONS, "DENY"))
+                .layer(page_header(header::CONTENT_SECURITY_POLICY, authorize::PAGE_CSP))
+                .layer(page_header(header::REFERRER_POLICY, "no-referrer"))
+                .layer(page_header(header::CACHE_CONTROL, "no-store")),
+        );
     // route_layer: the matched route is known there, so metrics label by route, not raw path.
     Router::new()
         .merge(back)
+        .merge(server)
         .merge(front)
         .merge(rest)
         .route_layer(axum::middleware::from_fn(crate::metrics::track))
@@ -72,6 +82,8 @@ pub fn routes(app: App) -> Router {
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                // The 408 is written here, outside the front router's headers.
+                .layer(axum::middleware::map_response(authorize::timeout_headers))
                 .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::X_CONTENT_TYPE_OPTIONS,
@@ -81,6 +93,10 @@ pub fn routes(app: App) -> Router {
 }
 
 pub use authorize::Pages;
+
+fn page_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
 
 /// The metrics listener's router: `GET /metrics` in Prometheus text format.
 pub fn metrics_routes(app: App) -> Router {

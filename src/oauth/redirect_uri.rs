@@ -3,9 +3,20 @@
 
 use url::{Host, Position, Url};
 
-/// Checks a URI a client wants to register.
+/// Checks a URI a client wants to register. It must be printable ASCII without spaces (URIs are
+/// stored space-separated) and already in the form the URL parser gives it, because /authorize
+/// compares strings. The one accepted difference is the parser's '/' after a bare authority:
+/// `https://app.example` is stored as written and matches only itself, not `https://app.example/`.
 pub fn validate(uri: &str) -> Result<(), String> {
+    if let Some(c) = uri.chars().find(|c| !c.is_ascii_graphic()) {
+        return Err(format!(
+            "{uri:?}: must not contain {c:?} (spaces, control and non-ASCII characters are not allowed)"
+        ));
+    }
     let u = Url::parse(uri).map_err(|e| format!("{uri}: not an absolute URI ({e})"))?;
+    if u.as_str() != uri && !(u.path() == "/" && u.query().is_none() && format!("{uri}/") == u.as_str()) {
+        return Err(format!("{uri}: not in canonical form; register it as {}", u.as_str()));
+    }
     if u.fragment().is_some() || uri.contains('#') {
         return Err(format!("{uri}: must not contain a fragment"));
     }
@@ -86,6 +97,29 @@ mod tests {
         ] {
             assert!(validate(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn registration_rejects_spaces_controls_non_ascii_and_non_canonical_forms() {
+        for bad in [
+            "https://a.example/c b",
+            "https://a.example/c\tb",
+            "https://a.example/cb\n",
+            " https://a.example/cb",
+            "https://a.example/caf\u{e9}",
+            "https://b\u{fc}cher.example/cb",
+            "HTTPS://a.example/cb",
+            "https://A.example/cb",
+            "https://a.example/x/../cb",
+            "https://a.example:443/cb",
+            "http://127.0.0.1:80/cb",
+        ] {
+            assert!(validate(bad).is_err(), "{bad:?}");
+        }
+        for ok in ["https://a.example", "https://a.example/", "https://a.example/cb?x=1", "https://a.example/%7Eb"] {
+            assert!(validate(ok).is_ok(), "{ok}");
+        }
+        assert!(!matches(["https://a.example"], "https://a.example/"), "a bare authority matches only itself");
     }
 
     #[test]

@@ -132,8 +132,10 @@ pub trait Store: Send + Sync {
     async fn get_session(&self, hash: &str) -> Result<Option<Session>>;
     async fn delete_session(&self, hash: &str) -> Result<()>;
 
-    async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>>;
-    async fn upsert_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()>;
+    /// The scopes `user_id` allowed `client_id` on API `audience`, space-separated; `None` if never asked.
+    async fn get_consent(&self, user_id: &str, client_id: &str, audience: &str) -> Result<Option<String>>;
+    /// Adds `scope` to what the user allowed the client on `audience`; earlier grants stay.
+    async fn grant_consent(&self, user_id: &str, client_id: &str, audience: &str, scope: &str, now: i64) -> Result<()>;
 
     async fn insert_issuer(&self, i: &TrustedIssuer) -> Result<()>;
     async fn get_issuer(&self, issuer: &str) -> Result<Option<TrustedIssuer>>;

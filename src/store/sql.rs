@@ -363,18 +363,30 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
-            async fn get_consent(&self, user_id: &str, client_id: &str) -> Result<Option<String>> {
-                let row: Option<(String,)> = sqlx::query_as("select scope from consents where user_id = $1 and client_id = $2")
-                    .bind(user_id).bind(client_id).fetch_optional(&self.pool).await?;
-                Ok(row.map(|(s,)| s))
+            async fn get_consent(&self, user_id: &str, client_id: &str, audience: &str) -> Result<Option<String>> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "select scope from consents where user_id = $1 and client_id = $2 and audience = $3 order by scope",
+                )
+                .bind(user_id).bind(client_id).bind(audience).fetch_all(&self.pool).await?;
+                Ok((!rows.is_empty()).then(|| {
+                    rows.into_iter().map(|(s,)| s).filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" ")
+                }))
             }
 
-            async fn upsert_consent(&self, user_id: &str, client_id: &str, scope: &str, now: i64) -> Result<()> {
-                sqlx::query(
-                    "insert into consents (user_id, client_id, scope, created_at) values ($1, $2, $3, $4)
-                     on conflict (user_id, client_id) do update set scope = excluded.scope, created_at = excluded.created_at",
-                )
-                .bind(user_id).bind(client_id).bind(scope).bind(now).execute(&self.pool).await?;
+            async fn grant_consent(
+                &self, user_id: &str, client_id: &str, audience: &str, scope: &str, now: i64,
+            ) -> Result<()> {
+                // One row per scope, so a grant adds to the earlier ones; the '' row records that
+                // the user allowed the client on this API at all, even with no scope.
+                let mut tx = self.pool.begin().await?;
+                for s in std::iter::once("").chain(scope.split(' ').filter(|s| !s.is_empty())) {
+                    sqlx::query(
+                        "insert into consents (user_id, client_id, audience, scope, created_at)
+                         values ($1, $2, $3, $4, $5) on conflict do nothing",
+                    )
+                    .bind(user_id).bind(client_id).bind(audience).bind(s).bind(now).execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
                 Ok(())
             }
 

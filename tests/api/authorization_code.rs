@@ -180,6 +180,18 @@ async fn spa_origins_get_cors_on_token_and_others_do_not(b: Backend) {
     }
     let r = t.http.get(t.url("/userinfo")).header("origin", "http://127.0.0.1:9999").send().await.unwrap();
     assert_eq!(r.headers()["access-control-allow-origin"], "http://127.0.0.1:9999");
+    // Introspection is server-to-server: no CORS even for an allowed origin.
+    let r = t
+        .http
+        .request(reqwest::Method::OPTIONS, t.url("/introspect"))
+        .header("origin", "http://127.0.0.1:9999")
+        .header("access-control-request-method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
+    let r = t.http.post(t.url("/introspect")).header("origin", "http://127.0.0.1:9999").send().await.unwrap();
+    assert!(r.headers().get("access-control-allow-origin").is_none());
 }
 
 async fn discovery_lists_the_authorization_endpoint_and_pkce(b: Backend) {
@@ -190,6 +202,8 @@ async fn discovery_lists_the_authorization_endpoint_and_pkce(b: Backend) {
     assert_eq!(d["code_challenge_methods_supported"], serde_json::json!(["S256"]));
     assert_eq!(d["response_types_supported"], serde_json::json!(["code"]));
     assert_eq!(d["authorization_response_iss_parameter_supported"], true);
+    assert_eq!(d["request_parameter_supported"], false);
+    assert_eq!(d["request_uri_parameter_supported"], false);
 }
 
 on_both_backends!(

@@ -111,7 +111,35 @@ async fn keys_rotate_from_the_cli_is_published_by_a_running_server_at_once(b: Ba
     assert!(ok && out.lines().count() == 2, "{out}");
 }
 
+async fn the_cli_refuses_redirect_uris_with_spaces_controls_or_non_canonical_forms(b: Backend) {
+    let db = fresh_database(b).await;
+    let (ok, _, err) = oauthd(&db, &["migrate"], None);
+    assert!(ok, "{err}");
+    for bad in
+        ["https://a.example/c b", "https://a.example/cb\t", "https://a.example/caf\u{e9}", "HTTPS://a.example/cb"]
+    {
+        let args = ["client", "create", "--name", "spa", "--public", "--redirect-uri", bad, "--json"];
+        let (ok, out, err) = oauthd(&db, &args, None);
+        assert!(!ok, "{bad:?} was accepted: {out}");
+        assert!(err.contains("redirect URI"), "{err}");
+        let (ok, _, err) =
+            oauthd(&db, &["client", "create", "--name", "spa", "--public", "--post-logout-redirect-uri", bad], None);
+        assert!(!ok && err.contains("redirect URI"), "{bad:?}: {err}");
+    }
+    let (ok, out, _) = oauthd(&db, &["client", "list", "--json"], None);
+    assert!(ok && !out.contains("spa"), "nothing was stored: {out}");
+    let (ok, out, err) = oauthd(
+        &db,
+        &["client", "create", "--name", "spa", "--public", "--redirect-uri", "http://localhost:3000", "--json"],
+        None,
+    );
+    assert!(ok, "{err}");
+    let v: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(v["redirect_uris"], serde_json::json!(["http://localhost:3000"]), "stored as written");
+}
+
 on_both_backends!(
+    the_cli_refuses_redirect_uris_with_spaces_controls_or_non_canonical_forms,
     a_client_made_with_the_cli_gets_a_token,
     bad_configuration_names_the_key_and_never_panics,
     keys_rotate_from_the_cli_is_published_by_a_running_server_at_once,

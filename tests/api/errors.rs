@@ -251,8 +251,8 @@ down! {
     insert_session(&Session) -> Result<()>;
     get_session(&str) -> Result<Option<Session>>;
     delete_session(&str) -> Result<()>;
-    get_consent(&str, &str) -> Result<Option<String>>;
-    upsert_consent(&str, &str, &str, i64) -> Result<()>;
+    get_consent(&str, &str, &str) -> Result<Option<String>>;
+    grant_consent(&str, &str, &str, &str, i64) -> Result<()>;
     insert_issuer(&TrustedIssuer) -> Result<()>;
     get_issuer(&str) -> Result<Option<TrustedIssuer>>;
     list_issuers() -> Result<Vec<TrustedIssuer>>;

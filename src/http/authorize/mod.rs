@@ -1,21 +1,23 @@
 //! The front channel: `/authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2), the login and consent
 //! forms, and `/logout`. Never CORS-enabled; every page forbids framing.
 
+mod forms;
+mod logout;
 mod pages;
+mod params;
 mod request;
 
-use axum::body::{Body, Bytes};
-use axum::extract::{RawQuery, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
-use minijinja::context;
-use subtle::ConstantTimeEq;
 
-pub use pages::Pages;
-use pages::{origin_of, read_cookie, redirect, set_cookie, CSRF_COOKIE, SESSION_COOKIE};
+use forms::{check_csrf, consent_page, login_page, secure};
+pub use logout::{logout_get, logout_post};
+use pages::{read_cookie, redirect, set_cookie, SESSION_COOKIE};
+pub use pages::{timeout_headers, Pages, PAGE_CSP};
+use params::{front, AUTHORIZE_KNOWN};
 use request::{response_uri, validate, AuthzError, AuthzRequest};
 
-use super::extract::{parse_form, Form, MAX_BODY_BYTES};
 use crate::app::{now, App, AppState};
 use crate::login::{self, Outcome};
 use crate::oauth::{scope, secret};
@@ -32,25 +34,6 @@ struct Active {
     auth_time: i64,
 }
 
-/// Everything a front-channel handler needs from the request.
-struct Front {
-    headers: HeaderMap,
-    form: Form,
-    ip: std::net::IpAddr,
-}
-
-async fn front(req: Request, from_query: bool) -> Result<Front, &'static str> {
-    let ip = super::client_ip(req.extensions());
-    let (parts, body) = req.into_parts();
-    let bytes = if from_query {
-        Bytes::from(parts.uri.query().unwrap_or("").to_string())
-    } else {
-        axum::body::to_bytes(Body::new(body), MAX_BODY_BYTES).await.map_err(|_| "The request body is too large.")?
-    };
-    let form = parse_form(&bytes).map_err(|_| "The request parameters are malformed or repeated.")?;
-    Ok(Front { headers: parts.headers, form, ip })
-}
-
 pub async fn authorize_get(State(app): State<App>, req: Request) -> Response {
     authorize(app, req, true).await
 }
@@ -60,11 +43,11 @@ pub async fn authorize_post(State(app): State<App>, req: Request) -> Response {
 }
 
 async fn authorize(app: App, req: Request, from_query: bool) -> Response {
-    let f = match front(req, from_query).await {
+    let f = match front(req, from_query, &AUTHORIZE_KNOWN).await {
         Ok(f) => f,
-        Err(msg) => return app.pages.error(StatusCode::BAD_REQUEST, msg),
+        Err((status, msg)) => return app.pages.error(status, msg),
     };
-    let areq = match validate(&app, &f.form).await {
+    let areq = match validate(&app, &f.params).await {
         Ok(r) => r,
         Err(e) => return fail(&app, e),
     };
@@ -75,21 +58,21 @@ async fn authorize(app: App, req: Request, from_query: bool) -> Response {
 }
 
 pub async fn login_post(State(app): State<App>, req: Request) -> Response {
-    let f = match front(req, false).await {
+    let f = match front(req, false, &AUTHORIZE_KNOWN).await {
         Ok(f) => f,
-        Err(msg) => return app.pages.error(StatusCode::BAD_REQUEST, msg),
+        Err((status, msg)) => return app.pages.error(status, msg),
     };
-    if let Some(resp) = check_csrf(&app, &f) {
+    if let Some(resp) = check_csrf(&app, &f.headers, f.form()) {
         return resp;
     }
     if let Err(crate::error::TokenError::TooManyRequests { retry_after }) = app.limits.check_ip(f.ip) {
         return throttled(&app, retry_after);
     }
-    let areq = match validate(&app, &f.form).await {
+    let areq = match validate(&app, &f.params).await {
         Ok(r) => r,
         Err(e) => return fail(&app, e),
     };
-    let (username, password) = (f.form.get("username").unwrap_or(""), f.form.get("password").unwrap_or(""));
+    let (username, password) = (f.form().get("username").unwrap_or(""), f.form().get("password").unwrap_or(""));
     let t = now();
     let user = match login::check(&app, f.ip, &areq.client.client.id, username, password, t).await {
         Ok(Outcome::Ok(user)) => *user,
@@ -151,14 +134,14 @@ fn after_login_query(params: &[(String, String)]) -> String {
 }
 
 pub async fn consent_post(State(app): State<App>, req: Request) -> Response {
-    let f = match front(req, false).await {
+    let f = match front(req, false, &AUTHORIZE_KNOWN).await {
         Ok(f) => f,
-        Err(msg) => return app.pages.error(StatusCode::BAD_REQUEST, msg),
+        Err((status, msg)) => return app.pages.error(status, msg),
     };
-    if let Some(resp) = check_csrf(&app, &f) {
+    if let Some(resp) = check_csrf(&app, &f.headers, f.form()) {
         return resp;
     }
-    let areq = match validate(&app, &f.form).await {
+    let areq = match validate(&app, &f.params).await {
         Ok(r) => r,
         Err(e) => return fail(&app, e),
     };
@@ -167,7 +150,7 @@ pub async fn consent_post(State(app): State<App>, req: Request) -> Response {
         Ok(None) => return proceed(&app, &f.headers, areq, None, Stage::Fresh).await,
         Err(_) => return fail(&app, AuthzError::Unavailable),
     };
-    if f.form.get("decision") != Some("allow") {
+    if f.form().get("decision") != Some("allow") {
         let (redirect_uri, state) = (areq.redirect_uri, areq.state);
         return fail(
             &app,
@@ -179,7 +162,8 @@ pub async fn consent_post(State(app): State<App>, req: Request) -> Response {
             },
         );
     }
-    if app.store.upsert_consent(&active.user.id, &areq.client.client.id, &areq.scope, now()).await.is_err() {
+    let (user, client) = (&active.user.id, &areq.client.client.id);
+    if app.store.grant_consent(user, client, &areq.audience, &areq.scope, now()).await.is_err() {
         return fail(&app, AuthzError::Unavailable);
     }
     proceed(&app, &f.headers, areq, Some(active), Stage::Consented).await
@@ -196,7 +180,9 @@ async fn proceed(
     let t = now();
     let active = active.filter(|a| {
         let forced = req.prompt.login && stage == Stage::Fresh;
-        let too_old = req.max_age.is_some_and(|m| t - a.auth_time > m);
+        // Whole seconds hide up to a second of age: `>=` so that max_age=0 always forces a login.
+        // The login's redirect back drops max_age, so this cannot loop.
+        let too_old = req.max_age.is_some_and(|m| t - a.auth_time >= m);
         !forced && !too_old
     });
     let Some(active) = active else {
@@ -206,7 +192,7 @@ async fn proceed(
         let hint = req.login_hint.clone().unwrap_or_default();
         return login_page(app, headers, &req, &hint, None, StatusCode::OK);
     };
-    let consented = match app.store.get_consent(&active.user.id, &req.client.client.id).await {
+    let consented = match app.store.get_consent(&active.user.id, &req.client.client.id, &req.audience).await {
         Ok(c) => c.is_some_and(|granted| {
             req.scope.split(' ').filter(|s| !s.is_empty()).all(|s| scope::contains(&granted, s))
         }),
@@ -292,113 +278,4 @@ async fn session(app: &AppState, headers: &HeaderMap) -> Result<Option<Active>, 
     }
     let user = app.store.get_user(&s.user_id).await?.filter(|u| !u.disabled);
     Ok(user.map(|user| Active { user, auth_time: s.auth_time }))
-}
-
-fn secure(app: &AppState) -> bool {
-    app.settings.issuer.starts_with("https://")
-}
-
-/// Double-submit CSRF check: the hidden field must equal the cookie set with the form.
-fn check_csrf(app: &AppState, f: &Front) -> Option<Response> {
-    let cookie = read_cookie(&f.headers, CSRF_COOKIE).unwrap_or_default();
-    let field = f.form.get("csrf").unwrap_or("");
-    let ok = !cookie.is_empty() && bool::from(cookie.as_bytes().ct_eq(field.as_bytes()));
-    (!ok).then(|| {
-        app.pages.error(
-            StatusCode::FORBIDDEN,
-            "This form has expired or was not sent from this site. Go back to the application and try again.",
-        )
-    })
-}
-
-/// The CSRF token of this browser, and whether it must be set as a cookie.
-fn csrf(headers: &HeaderMap) -> (String, bool) {
-    match read_cookie(headers, CSRF_COOKIE).filter(|c| c.len() >= 32) {
-        Some(c) => (c, false),
-        None => (secret::random_token(32), true),
-    }
-}
-
-fn with_csrf(app: &AppState, mut resp: Response, token: &str, new: bool) -> Response {
-    if new {
-        set_cookie(&mut resp, CSRF_COOKIE, token, None, secure(app));
-    }
-    resp
-}
-
-fn login_page(
-    app: &AppState,
-    headers: &HeaderMap,
-    req: &AuthzRequest,
-    username: &str,
-    error: Option<&str>,
-    status: StatusCode,
-) -> Response {
-    let (token, new) = csrf(headers);
-    let ctx = context! {
-        client_name => req.client.client.name, params => req.params, csrf => token, action => "/login", username, error,
-    };
-    let resp = app.pages.render(status, "login.html", ctx, origin_of(&req.redirect_uri).as_deref());
-    with_csrf(app, resp, &token, new)
-}
-
-fn consent_page(app: &AppState, headers: &HeaderMap, req: &AuthzRequest, user: &User) -> Response {
-    let (token, new) = csrf(headers);
-    let scopes: Vec<String> =
-        req.scope.split(' ').filter(|s| !s.is_empty()).map(|s| describe(s, &req.audience)).collect();
-    let ctx = context! {
-        client_name => req.client.client.name, params => req.params, csrf => token, action => "/consent",
-        username => user.username, scopes,
-    };
-    let resp = app.pages.render(StatusCode::OK, "consent.html", ctx, origin_of(&req.redirect_uri).as_deref());
-    with_csrf(app, resp, &token, new)
-}
-
-fn describe(scope: &str, audience: &str) -> String {
-    match scope {
-        "openid" => "Confirm who you are".into(),
-        "profile" => "See your username and profile".into(),
-        "email" => "See your email address".into(),
-        "offline_access" => "Stay connected to your account when you are not using it".into(),
-        s => format!("Use {audience} with the permission “{s}”"),
-    }
-}
-
-/// `GET /logout` (OIDC RP-Initiated Logout 1.0): ends the SSO session.
-pub async fn logout(State(app): State<App>, RawQuery(q): RawQuery, headers: HeaderMap) -> Response {
-    let Ok(form) = parse_form(q.unwrap_or_default().as_bytes()) else {
-        return app.pages.error(StatusCode::BAD_REQUEST, "The request parameters are malformed or repeated.");
-    };
-    let target = match (form.get("post_logout_redirect_uri"), form.get("client_id")) {
-        (None, _) => None,
-        (Some(_), None) => {
-            return app.pages.error(StatusCode::BAD_REQUEST, "post_logout_redirect_uri needs client_id.")
-        }
-        (Some(uri), Some(id)) => match app.client(id).await {
-            Ok(Some(c)) if c.client.post_logout_redirect_uris.split(' ').any(|r| r == uri) => Some(uri.to_string()),
-            Ok(_) => {
-                return app.pages.error(StatusCode::BAD_REQUEST, "That post_logout_redirect_uri is not registered.")
-            }
-            Err(_) => return fail(&app, AuthzError::Unavailable),
-        },
-    };
-    if let Some(token) = read_cookie(&headers, SESSION_COOKIE) {
-        if app.store.delete_session(&secret::digest(&token)).await.is_err() {
-            return fail(&app, AuthzError::Unavailable);
-        }
-    }
-    let mut resp = match target {
-        Some(uri) => {
-            let mut ser = url::form_urlencoded::Serializer::new(String::new());
-            if let Some(s) = form.get("state") {
-                ser.append_pair("state", s);
-            }
-            let q = ser.finish();
-            let sep = if uri.contains('?') { '&' } else { '?' };
-            redirect(&if q.is_empty() { uri } else { format!("{uri}{sep}{q}") })
-        }
-        None => app.pages.message("Signed out", "You are signed out."),
-    };
-    set_cookie(&mut resp, SESSION_COOKIE, "", Some(0), secure(&app));
-    resp
 }

@@ -8,6 +8,9 @@ use minijinja::{context, Environment, Value};
 
 pub const SESSION_COOKIE: &str = "oauthd_session";
 pub const CSRF_COOKIE: &str = "oauthd_csrf";
+/// The CSP of a page whose forms post only to us.
+pub const PAGE_CSP: &str =
+    "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
 pub struct Pages {
     env: Environment<'static>,
@@ -20,6 +23,7 @@ impl Pages {
         env.add_template("login.html", include_str!("../../../templates/login.html"))?;
         env.add_template("consent.html", include_str!("../../../templates/consent.html"))?;
         env.add_template("message.html", include_str!("../../../templates/message.html"))?;
+        env.add_template("logout.html", include_str!("../../../templates/logout.html"))?;
         Ok(Pages { env })
     }
 
@@ -46,11 +50,11 @@ impl Pages {
 
 fn page(status: StatusCode, html: String, form_target: Option<&str>) -> Response {
     let mut r = (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
-    let csp = format!(
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'{}{}; frame-ancestors 'none'; base-uri 'none'",
-        if form_target.is_some() { " " } else { "" },
-        form_target.unwrap_or("")
-    );
+    // A form may redirect to the client after posting to us: CSP form-action covers redirects.
+    let csp = match form_target {
+        Some(t) => PAGE_CSP.replacen("form-action 'self'", &format!("form-action 'self' {t}"), 1),
+        None => PAGE_CSP.to_string(),
+    };
     let h = r.headers_mut();
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
@@ -65,6 +69,17 @@ pub fn secure_headers(h: &mut HeaderMap) {
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A 408 from the timeout may answer a page request, so it gets the page headers; they do an
+/// API response no harm.
+pub async fn timeout_headers(mut r: Response) -> Response {
+    if r.status() == StatusCode::REQUEST_TIMEOUT {
+        let h = r.headers_mut();
+        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
+        secure_headers(h);
+    }
+    r
 }
 
 /// A 303 redirect (RFC 9700 §4.12: never 307 after a POST with credentials).

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::params::Params;
 use crate::app::{AppState, ClientEntry};
 use crate::error::TokenError;
 use crate::grants::resolve_target;
@@ -70,19 +71,9 @@ impl From<StoreError> for AuthzError {
     }
 }
 
-pub async fn validate(app: &AppState, form: &Form) -> Result<AuthzRequest, AuthzError> {
-    let client_id = form.get("client_id").ok_or_else(|| AuthzError::Page("The request has no client_id.".into()))?;
-    let client = app.client(client_id).await?.filter(|c| !c.client.disabled);
-    let client = client.ok_or_else(|| AuthzError::Page("The application is unknown or disabled.".into()))?;
-    let registered: Vec<&str> = client.client.redirect_uris.split(' ').filter(|s| !s.is_empty()).collect();
-    let (redirect_uri, redirect_given) = match form.get("redirect_uri") {
-        Some(given) if redirect_uri::matches(registered.iter().copied(), given) => (given.to_string(), true),
-        Some(_) => return Err(AuthzError::Page("The redirect_uri is not registered for this application.".into())),
-        None if registered.len() == 1 => (registered[0].to_string(), false),
-        None => {
-            return Err(AuthzError::Page("The request has no redirect_uri, and the application has several.".into()))
-        }
-    };
+pub async fn validate(app: &AppState, p: &Params) -> Result<AuthzRequest, AuthzError> {
+    let form = &p.form;
+    let (client, redirect_uri, redirect_given) = client_and_redirect(app, p).await?;
     let state = form.get("state").map(str::to_string);
     let fail = |error: &'static str, description: &str| AuthzError::Redirect {
         redirect_uri: redirect_uri.clone(),
@@ -90,6 +81,16 @@ pub async fn validate(app: &AppState, form: &Form) -> Result<AuthzRequest, Authz
         error,
         description: description.to_string(),
     };
+    if let Some(problem) = p.problem() {
+        return Err(fail("invalid_request", &format!("parameter {problem}")));
+    }
+    // OIDC Core §3.1.2.6: request objects are not supported, and say so.
+    if form.get("request").is_some() {
+        return Err(fail("request_not_supported", "request objects are not supported"));
+    }
+    if form.get("request_uri").is_some() {
+        return Err(fail("request_uri_not_supported", "request_uri is not supported"));
+    }
     match form.get("response_type") {
         Some("code") => {}
         Some(_) => return Err(fail("unsupported_response_type", "only response_type=code is supported")),
@@ -100,15 +101,7 @@ pub async fn validate(app: &AppState, form: &Form) -> Result<AuthzRequest, Authz
     }
     let code_challenge = pkce_challenge(app, &client, form).map_err(|d| fail("invalid_request", d))?;
     let prompt = parse_prompt(form.get("prompt")).map_err(|d| fail("invalid_request", d))?;
-    let max_age = match form.get("max_age") {
-        None => None,
-        Some(v) => Some(
-            v.parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 0)
-                .ok_or_else(|| fail("invalid_request", "max_age must be a non-negative integer"))?,
-        ),
-    };
+    let max_age = parse_max_age(form.get("max_age")).map_err(|d| fail("invalid_request", d))?;
     let (audience, scope) = resolve_target(&app.settings, &client, form, true).map_err(|e| match e {
         TokenError::InvalidScope(d) => fail("invalid_scope", &d),
         TokenError::InvalidTarget(d) => fail("invalid_target", &d),
@@ -131,6 +124,27 @@ pub async fn validate(app: &AppState, form: &Form) -> Result<AuthzRequest, Authz
     })
 }
 
+/// The client and the redirect URI: any problem here is a page, never a redirect (§4.1.2.1).
+async fn client_and_redirect(app: &AppState, p: &Params) -> Result<(Arc<ClientEntry>, String, bool), AuthzError> {
+    if let Some(problem) = p.problem_with(&["client_id", "redirect_uri"]) {
+        return Err(AuthzError::Page(format!("The request is malformed: {problem}.")));
+    }
+    let form = &p.form;
+    let client_id = form.get("client_id").ok_or_else(|| AuthzError::Page("The request has no client_id.".into()))?;
+    let client = app.client(client_id).await?.filter(|c| !c.client.disabled);
+    let client = client.ok_or_else(|| AuthzError::Page("The application is unknown or disabled.".into()))?;
+    let registered: Vec<&str> = client.client.redirect_uris.split(' ').filter(|s| !s.is_empty()).collect();
+    let (redirect_uri, given) = match form.get("redirect_uri") {
+        Some(given) if redirect_uri::matches(registered.iter().copied(), given) => (given.to_string(), true),
+        Some(_) => return Err(AuthzError::Page("The redirect_uri is not registered for this application.".into())),
+        None if registered.len() == 1 => (registered[0].to_string(), false),
+        None => {
+            return Err(AuthzError::Page("The request has no redirect_uri, and the application has several.".into()))
+        }
+    };
+    Ok((client, redirect_uri, given))
+}
+
 /// RFC 7636 with S256 only. Required for public clients, and for all clients unless relaxed.
 fn pkce_challenge(app: &AppState, client: &ClientEntry, form: &Form) -> Result<Option<String>, &'static str> {
     match (form.get("code_challenge"), form.get("code_challenge_method")) {
@@ -146,6 +160,10 @@ fn pkce_challenge(app: &AppState, client: &ClientEntry, form: &Form) -> Result<O
         }
         (None, None) => Ok(None),
     }
+}
+
+fn parse_max_age(v: Option<&str>) -> Result<Option<i64>, &'static str> {
+    v.map(|v| v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or("max_age must be a non-negative integer")).transpose()
 }
 
 fn parse_prompt(p: Option<&str>) -> Result<Prompt, &'static str> {

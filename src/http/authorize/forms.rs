@@ -1,0 +1,99 @@
+//! The forms the front channel renders (login, consent, sign-out), each with a double-submit
+//! CSRF token (RFC 6749 §10.12, RFC 9700 §4.7).
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use minijinja::context;
+use subtle::ConstantTimeEq;
+
+use super::pages::{origin_of, read_cookie, set_cookie, CSRF_COOKIE};
+use super::request::AuthzRequest;
+use crate::app::AppState;
+use crate::http::extract::Form;
+use crate::oauth::secret;
+use crate::store::User;
+
+pub fn secure(app: &AppState) -> bool {
+    app.settings.issuer.starts_with("https://")
+}
+
+/// Double-submit CSRF check: the hidden field must equal the cookie set with the form.
+pub fn check_csrf(app: &AppState, headers: &HeaderMap, form: &Form) -> Option<Response> {
+    let cookie = read_cookie(headers, CSRF_COOKIE).unwrap_or_default();
+    let field = form.get("csrf").unwrap_or("");
+    let ok = !cookie.is_empty() && bool::from(cookie.as_bytes().ct_eq(field.as_bytes()));
+    (!ok).then(|| {
+        app.pages.error(
+            StatusCode::FORBIDDEN,
+            "This form has expired or was not sent from this site. Go back to the application and try again.",
+        )
+    })
+}
+
+/// The CSRF token of this browser, and whether it must be set as a cookie.
+fn csrf(headers: &HeaderMap) -> (String, bool) {
+    match read_cookie(headers, CSRF_COOKIE).filter(|c| c.len() >= 32) {
+        Some(c) => (c, false),
+        None => (secret::random_token(32), true),
+    }
+}
+
+fn with_csrf(app: &AppState, mut resp: Response, token: &str, new: bool) -> Response {
+    if new {
+        set_cookie(&mut resp, CSRF_COOKIE, token, None, secure(app));
+    }
+    resp
+}
+
+pub fn login_page(
+    app: &AppState,
+    headers: &HeaderMap,
+    req: &AuthzRequest,
+    username: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let (token, new) = csrf(headers);
+    let ctx = context! {
+        client_name => req.client.client.name, params => req.params, csrf => token, action => "/login", username, error,
+    };
+    let resp = app.pages.render(status, "login.html", ctx, origin_of(&req.redirect_uri).as_deref());
+    with_csrf(app, resp, &token, new)
+}
+
+pub fn consent_page(app: &AppState, headers: &HeaderMap, req: &AuthzRequest, user: &User) -> Response {
+    let (token, new) = csrf(headers);
+    let scopes: Vec<String> =
+        req.scope.split(' ').filter(|s| !s.is_empty()).map(|s| describe(s, &req.audience)).collect();
+    let ctx = context! {
+        client_name => req.client.client.name, params => req.params, csrf => token, action => "/consent",
+        username => user.username, scopes,
+    };
+    let resp = app.pages.render(StatusCode::OK, "consent.html", ctx, origin_of(&req.redirect_uri).as_deref());
+    with_csrf(app, resp, &token, new)
+}
+
+/// "Sign out?": asked when the request alone does not prove that the signed-in user wants it.
+pub fn logout_page(
+    app: &AppState,
+    headers: &HeaderMap,
+    params: &[(String, String)],
+    client_name: Option<&str>,
+    user: &User,
+    target: Option<&str>,
+) -> Response {
+    let (token, new) = csrf(headers);
+    let ctx = context! { client_name, params, csrf => token, username => user.username };
+    let resp = app.pages.render(StatusCode::OK, "logout.html", ctx, target.and_then(origin_of).as_deref());
+    with_csrf(app, resp, &token, new)
+}
+
+fn describe(scope: &str, audience: &str) -> String {
+    match scope {
+        "openid" => "Confirm who you are".into(),
+        "profile" => "See your username and profile".into(),
+        "email" => "See your email address".into(),
+        "offline_access" => "Stay connected to your account when you are not using it".into(),
+        s => format!("Use {audience} with the permission “{s}”"),
+    }
+}
