@@ -16,5 +16,8 @@ mod limits;
 mod oidc;
 mod operations;
 mod password;
+mod private_key_jwt;
 mod refresh;
+mod remote_jwks;
+mod trust_check;
 mod users_import;
