@@ -43,7 +43,9 @@ impl AppState {
             crate::store::connect(&settings.database_url, Duration::from_millis(settings.db_timeout_ms)).await?;
         store.migrate().await?;
         let kek = Kek::from_settings(&settings)?;
-        if kek.is_none() {
+        if let Some(k) = &kek {
+            keys::seal_plaintext(store.as_ref(), k).await?;
+        } else {
             tracing::warn!("NO key_encryption_key IS SET: private signing keys are stored UNENCRYPTED in the database. Set OAUTHD_KEY_ENCRYPTION_KEY (and profile = \"production\") before going live.");
         }
         keys::ensure_active(store.as_ref(), settings.signing_alg, now(), kek.as_ref()).await?;
@@ -102,11 +104,15 @@ impl AppState {
     }
 }
 
-/// Spawns the background purge of expired single-use state.
+/// Spawns the background purge of expired single-use state: once shortly after start, then
+/// every `purge_interval`.
 pub fn spawn_purge(app: App) {
+    let every = Duration::from_secs(app.settings.purge_interval.max(1));
     tokio::spawn(async move {
+        let mut wait = every.min(Duration::from_secs(5));
         loop {
-            tokio::time::sleep(Duration::from_secs(300)).await;
+            tokio::time::sleep(wait).await;
+            wait = every;
             app.limits.shrink();
             match app.store.purge_expired(now()).await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),

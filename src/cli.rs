@@ -357,6 +357,7 @@ async fn client(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Resu
                 auth_method,
                 jwks_uri,
                 jwks_json,
+                allow_http_loopback_jwks: s.allow_http_loopback_jwks,
             };
             let (c, secret) = admin::clients::create(store, req, s.default_audience(), t).await?;
             let v = admin::clients::to_json(store, &c, secret.as_deref()).await?;

@@ -72,6 +72,9 @@ pub struct Settings {
     pub header_read_timeout: u64,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace: u64,
+    /// Seconds between purges of expired codes, jtis, deny-list entries, sessions and refresh
+    /// tokens (the first runs within 5 s of start).
+    pub purge_interval: u64,
 }
 
 /// A setting that must never be printed.
@@ -125,6 +128,7 @@ impl Default for Settings {
             metrics_bind: String::new(),
             header_read_timeout: 10,
             shutdown_grace: 30,
+            purge_interval: 300,
         }
     }
 }
@@ -228,6 +232,7 @@ impl Settings {
             ("db_timeout_ms", self.db_timeout_ms),
             ("header_read_timeout", self.header_read_timeout),
             ("password_hash_concurrency", self.password_hash_concurrency as u64),
+            ("purge_interval", self.purge_interval),
         ];
         for (key, v) in positive {
             if v == 0 {

@@ -1,6 +1,6 @@
 //! Property tests ("fuzzing" in-tree) over the pure parsing and checking functions that see
 //! untrusted input: the token-request form, Basic client credentials, redirect URIs, JWT
-//! assertions, scopes and PKCE.
+//! assertions (claims and signatures), scopes and PKCE.
 //!
 //! `cargo test --test props` runs 256 cases per property (a few seconds). A longer run:
 //!
@@ -11,9 +11,12 @@
 //! Failures are not persisted to a regressions file: proptest prints the shrunk input, and a
 //! case worth keeping is pinned below as an ordinary `#[test]`.
 
+use std::sync::OnceLock;
+
 use axum::http::{header, HeaderMap, HeaderValue};
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use base64::Engine;
+use jsonwebtoken::jwk::JwkSet;
 use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Map, Value};
@@ -21,6 +24,7 @@ use serde_json::{json, Map, Value};
 use oauthd::error::TokenError;
 use oauthd::http::extract::{basic_credentials, parse_form, MAX_PARAMS};
 use oauthd::jwt::assertion::{self, ClaimRules};
+use oauthd::jwt::keys::{self, Alg, SigningKey};
 use oauthd::oauth::{pkce, redirect_uri, scope};
 
 // ------------------------------------------------------------------------------------ config
@@ -641,6 +645,133 @@ fn check_claims_refuses_a_far_past_iat_with_a_far_future_exp() {
     // overflow, so the iat check passes and the age arithmetic is reached.
     let c = json!({ "sub": "s", "aud": AUD[0], "iat": -9_223_372_036_854_774_784i64, "exp": NOW + 10 * 365 * 86_400 });
     assert!(assertion::check_claims(&c, &rules(60, 3600, false)).is_err());
+}
+
+// ------------------------------------------------------------------------ assertion signatures
+
+/// A fixed key set of three keys (ES256, RS256, EdDSA), with their private halves.
+struct Keys {
+    set: JwkSet,
+    signers: Vec<SigningKey>,
+}
+
+fn keys() -> &'static Keys {
+    static KEYS: OnceLock<Keys> = OnceLock::new();
+    KEYS.get_or_init(|| {
+        let records: Vec<_> = [Alg::ES256, Alg::RS256, Alg::EdDSA].map(|a| keys::generate(a, 0).unwrap()).into();
+        let set = JwkSet { keys: records.iter().map(|r| serde_json::from_str(&r.public_jwk).unwrap()).collect() };
+        let signers = records.iter().map(|r| SigningKey::from_record(r, None).unwrap()).collect();
+        Keys { set, signers }
+    })
+}
+
+/// Which key a header's `kid` names: one of the set's (by index), an unknown one, a non-string,
+/// or none at all.
+#[derive(Debug, Clone)]
+enum Kid {
+    Known(usize),
+    Unknown(String),
+    NotAString(Value),
+    Absent,
+}
+
+fn kid() -> impl Strategy<Value = Kid> {
+    prop_oneof![
+        4 => (0usize..3).prop_map(Kid::Known),
+        1 => "[A-Za-z0-9_-]{0,50}".prop_map(Kid::Unknown),
+        1 => arb_json().prop_filter("not a string", |v| !v.is_string() && !v.is_null()).prop_map(Kid::NotAString),
+        1 => Just(Kid::Absent),
+    ]
+}
+
+/// The header's `alg`: the own alg of the key the kid names (key 0 when it names none), any
+/// other name or JSON value, or none at all.
+#[derive(Debug, Clone)]
+enum HeaderAlg {
+    OfKidKey,
+    Other(Value),
+    Absent,
+}
+
+fn header_alg() -> impl Strategy<Value = HeaderAlg> {
+    prop_oneof![
+        4 => Just(HeaderAlg::OfKidKey),
+        3 => prop::sample::select(vec!["ES256", "RS256", "EdDSA", "PS256", "ES384", "RS512", "HS256", "none", "es256"])
+            .prop_map(|a| HeaderAlg::Other(json!(a))),
+        1 => "[A-Za-z0-9]{0,8}".prop_map(|a| HeaderAlg::Other(json!(a))),
+        1 => arb_json().prop_map(HeaderAlg::Other),
+        1 => Just(HeaderAlg::Absent),
+    ]
+}
+
+/// A signature over the real signing input by the key the kid names (key 0 when it names
+/// none), by any key of the set, or junk.
+#[derive(Debug, Clone)]
+enum Sig {
+    ByKidKey,
+    By(usize),
+    Junk(Vec<u8>),
+    NotBase64(String),
+}
+
+fn sig() -> impl Strategy<Value = Sig> {
+    prop_oneof![
+        3 => Just(Sig::ByKidKey),
+        2 => (0usize..3).prop_map(Sig::By),
+        2 => prop::collection::vec(any::<u8>(), 0..300).prop_map(Sig::Junk),
+        1 => "(?s).{0,40}".prop_map(Sig::NotBase64),
+    ]
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn verify_signature_accepts_only_a_valid_signature_by_the_kid_key_under_that_keys_alg(
+        kid in kid(),
+        alg in header_alg(),
+        sig in sig(),
+        sub in "[a-z0-9]{0,12}",
+        typ in prop::option::of(prop::sample::select(vec!["JWT", "at+jwt", "x"])),
+    ) {
+        let k = keys();
+        let kid_key = match kid { Kid::Known(i) => i, _ => 0 };
+        let mut header = json!({});
+        match &alg {
+            HeaderAlg::OfKidKey => header["alg"] = json!(k.signers[kid_key].alg.as_str()),
+            HeaderAlg::Other(v) => header["alg"] = v.clone(),
+            HeaderAlg::Absent => {}
+        }
+        match &kid {
+            Kid::Known(i) => header["kid"] = k.set.keys[*i].common.key_id.clone().into(),
+            Kid::Unknown(s) => header["kid"] = json!(s),
+            Kid::NotAString(v) => header["kid"] = v.clone(),
+            Kid::Absent => {}
+        }
+        if let Some(t) = typ {
+            header["typ"] = json!(t);
+        }
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(header.to_string()),
+            URL_SAFE_NO_PAD.encode(json!({ "sub": sub, "iss": "https://idp.example" }).to_string()),
+        );
+        let signer = match sig { Sig::ByKidKey => Some(kid_key), Sig::By(i) => Some(i), _ => None };
+        let token = match (&sig, signer) {
+            (_, Some(i)) => k.signers[i].sign_compact(input).map_err(|e| TestCaseError::fail(e.to_string()))?,
+            (Sig::Junk(b), _) => format!("{input}.{}", URL_SAFE_NO_PAD.encode(b)),
+            (Sig::NotBase64(s), _) => format!("{input}.{s}"),
+            _ => unreachable!(),
+        };
+        let got = assertion::verify_signature(&token, &header, &k.set);
+        // Accepted exactly when the kid names key i, the header's alg is key i's own alg, and
+        // key i made the signature.
+        let expected = match kid {
+            Kid::Known(i) => signer == Some(i) && header["alg"] == json!(k.signers[i].alg.as_str()),
+            _ => false,
+        };
+        prop_assert_eq!(got.is_ok(), expected, "{} {:?} -> {:?}", header, sig, got);
+    }
 }
 
 // ------------------------------------------------------------------------------ scope, PKCE

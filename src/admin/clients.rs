@@ -4,6 +4,8 @@
 use serde_json::{json, Value};
 
 use super::{split, GRANT_TYPES};
+use crate::jwt::jwk_set;
+use crate::jwt::remote_jwks::check_url;
 use crate::oauth::{redirect_uri, secret, subject};
 use crate::store::{Client, Store};
 
@@ -24,6 +26,8 @@ pub struct NewClient {
     pub auth_method: String,
     pub jwks_uri: Option<String>,
     pub jwks_json: Option<String>,
+    /// Accept a plain-http `jwks_uri` on loopback (the `allow_http_loopback_jwks` setting).
+    pub allow_http_loopback_jwks: bool,
 }
 
 /// Creates the client and returns it with its one-time secret.
@@ -62,6 +66,7 @@ pub async fn create(
         "private_key_jwt" => true,
         other => anyhow::bail!("unknown --auth-method {other}"),
     };
+    validate_keys(&req)?;
     let plain = (!req.public && !key_auth).then(|| secret::random_token(32));
     let client = Client {
         id: id.clone(),
@@ -98,6 +103,21 @@ pub async fn create(
         super::grant(store, &id, api, scope).await?;
     }
     Ok((client, plain))
+}
+
+/// The same rules as `trust add`: a key-set URL must be fetchable (https, or loopback http when
+/// allowed), and a key-set file must hold at least one usable signature key.
+fn validate_keys(req: &NewClient) -> anyhow::Result<()> {
+    if req.auth_method != "private_key_jwt" && (req.jwks_uri.is_some() || req.jwks_json.is_some()) {
+        anyhow::bail!("--jwks-uri and --jwks-file need --auth-method private_key_jwt");
+    }
+    if let Some(uri) = &req.jwks_uri {
+        check_url(uri, req.allow_http_loopback_jwks).map_err(|e| anyhow::anyhow!("--jwks-uri {e}"))?;
+    }
+    if let Some(json) = &req.jwks_json {
+        jwk_set::parse_for_config(json).map_err(|e| anyhow::anyhow!("--jwks-file: {e}"))?;
+    }
+    Ok(())
 }
 
 /// An origin is `scheme://host[:port]`, exactly as browsers send it in `Origin`.

@@ -3,8 +3,11 @@
 use serde_json::{json, Value};
 
 use crate::app::AppState;
+use crate::config::Settings;
 use crate::error::TokenError;
+use crate::grants::jwt_bearer::{self, Mapped};
 use crate::jwt::assertion::{self, ClaimRules};
+use crate::jwt::jwk_set;
 use crate::jwt::remote_jwks::{check_url, JwksCache};
 use crate::store::{Store, TrustedIssuer};
 
@@ -38,15 +41,14 @@ pub async fn add(
         }
         (None, Some(path), false) => {
             let text = std::fs::read_to_string(path)?;
-            let set: jsonwebtoken::jwk::JwkSet =
-                serde_json::from_str(&text).map_err(|e| anyhow::anyhow!("{}: not a JWK set: {e}", path.display()))?;
-            (None, Some(serde_json::to_string(&set)?))
+            jwk_set::parse_for_config(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let compact: Value = serde_json::from_str(&text)?;
+            (None, Some(compact.to_string()))
         }
         (None, None, true) => {
-            let doc = http
-                .fetch_json(&format!("{}/.well-known/openid-configuration", req.issuer))
-                .await
-                .map_err(anyhow::Error::msg)?;
+            // OIDC Discovery §4: drop a trailing '/' before appending; `issuer` must still match exactly.
+            let url = format!("{}/.well-known/openid-configuration", req.issuer.trim_end_matches('/'));
+            let doc = http.fetch_json(&url).await.map_err(anyhow::Error::msg)?;
             if doc["issuer"].as_str() != Some(req.issuer.as_str()) {
                 anyhow::bail!("the discovery document names issuer {} rather than {}", doc["issuer"], req.issuer);
             }
@@ -102,78 +104,112 @@ pub fn to_json(i: &TrustedIssuer) -> Value {
     serde_json::to_value(i).unwrap_or(Value::Null)
 }
 
-/// Every check of the jwt-bearer grant, each with pass or fail, without consuming the `jti`.
+/// Every check of the jwt-bearer grant, each with pass or fail and the reason, without
+/// consuming the `jti`. A check that needs an earlier one that failed fails as "not checked".
 pub async fn check(app: &AppState, token: &str, now: i64) -> Vec<Value> {
-    let mut out = Vec::new();
-    let mut step = |name: &str, r: Result<String, String>| {
-        let ok = r.is_ok();
-        out.push(match r {
-            Ok(detail) => json!({ "check": name, "pass": true, "detail": detail }),
-            Err(reason) => json!({ "check": name, "pass": false, "detail": reason }),
-        });
-        ok
-    };
+    let mut r = Report::default();
     let parsed = match assertion::parse(token) {
         Ok(p) => p,
         Err(e) => {
-            step("shape", Err(e));
-            return out;
+            r.step("shape", Err(e));
+            return r.0;
         }
     };
-    step("shape", Ok("compact JWS, within 16 KiB".into()));
-    if !step("header", assertion::check_header(&parsed.header).map(|_| format!("alg {}", parsed.header["alg"]))) {
-        return out;
-    }
-    let iss = parsed.claims["iss"].as_str().unwrap_or("");
-    let issuer = match app.issuer(iss).await {
-        Ok(Some(i)) if i.enabled => i,
-        Ok(_) => {
-            step("issuer", Err(format!("issuer {iss:?} is not trusted")));
-            return out;
+    r.step("shape", Ok("compact JWS, within 16 KiB".into()));
+    let (header, claims) = (&parsed.header, &parsed.claims);
+    r.step("header", assertion::check_header(header).map(|_| format!("alg {}", header["alg"])));
+    let issuer = jwt_bearer::trusted_issuer(app, claims).await.map_err(describe);
+    r.step("issuer", issuer.as_ref().map(|i| format!("{} (alias {})", i.issuer, i.alias)).map_err(Clone::clone));
+    let Ok(issuer) = issuer else {
+        r.skip(&["key", "signature"], "a trusted issuer");
+        claim_steps(&mut r, claims, None, &app.settings, now);
+        r.skip(&["subject", "mapping", "replay"], "a trusted issuer");
+        return r.0;
+    };
+    match jwt_bearer::issuer_keys(app, &issuer, header["kid"].as_str()).await {
+        Ok(keys) => {
+            r.step("key", Ok(format!("{} key(s) at the issuer", keys.keys.len())));
+            let verified = assertion::verify_signature(token, header, &keys);
+            r.step("signature", verified.map(|_| "verified with the issuer's key".into()));
         }
         Err(e) => {
-            step("issuer", Err(format!("storage error: {e}")));
-            return out;
+            r.step("key", Err(describe(e)));
+            r.skip(&["signature"], "the issuer's keys");
         }
-    };
-    step("issuer", Ok(format!("{iss} (alias {})", issuer.alias)));
-    let keys = match crate::grants::jwt_bearer_keys(app, &issuer, parsed.header["kid"].as_str()).await {
-        Ok(k) => k,
-        Err(e) => {
-            step("key", Err(describe(e)));
-            return out;
-        }
-    };
-    if !step(
-        "signature",
-        assertion::verify_signature(token, &parsed.header, &keys).map(|_| "verified with the issuer's key".into()),
-    ) {
-        return out;
     }
-    let token_endpoint = app.settings.token_endpoint();
-    let rules = ClaimRules {
-        audiences: [&app.settings.issuer, &token_endpoint],
-        now,
-        skew: app.settings.jwt_clock_skew as i64,
-        max_age: issuer.max_age,
-        require_jti: issuer.require_jti,
+    claim_steps(&mut r, claims, Some(&issuer), &app.settings, now);
+    let sub = jwt_bearer::check_subject(&issuer, claims);
+    r.step("subject", sub.map(|_| format!("{} is allowed", claims["sub"])));
+    mapping_step(&mut r, app, &issuer, claims).await;
+    replay_step(&mut r, app, &issuer, claims).await;
+    r.0
+}
+
+/// The claim checks the grant runs, one step each. Without an issuer, those that depend on its
+/// policy (max-age, jti) are not checked.
+fn claim_steps(r: &mut Report, claims: &Value, issuer: Option<&TrustedIssuer>, s: &Settings, now: i64) {
+    let token_endpoint = s.token_endpoint();
+    let (max_age, require_jti) = issuer.map_or((0, true), |i| (i.max_age, i.require_jti));
+    let rules = ClaimRules::ours(s, &token_endpoint, now, max_age, require_jti);
+    for (name, check) in assertion::CLAIM_CHECKS {
+        if issuer.is_none() && matches!(name, "max-age" | "jti") {
+            r.skip(&[name], "a trusted issuer");
+            continue;
+        }
+        let detail = match name {
+            "max-age" => format!("within {} s", rules.max_age),
+            "jti" if claims["jti"].is_null() => "absent, not required by this issuer".into(),
+            _ => claims[name].to_string(),
+        };
+        r.step(name, check(claims, &rules).map(|_| detail));
+    }
+}
+
+async fn mapping_step(r: &mut Report, app: &AppState, issuer: &TrustedIssuer, claims: &Value) {
+    let Some(sub) = claims["sub"].as_str() else {
+        return r.skip(&["mapping"], "a sub");
     };
-    step(
-        "claims",
-        assertion::check_claims(&parsed.claims, &rules)
-            .map(|_| "sub, aud, exp, nbf, iat, age and jti are valid".into()),
+    let mapped = jwt_bearer::lookup_subject(app, issuer, sub).await.map_err(describe);
+    r.step(
+        "mapping",
+        mapped.map(|m| match m {
+            Mapped::Passthrough(id) => format!("passthrough: sub {id:?}, no local user"),
+            Mapped::User(u) => format!("{}: local user {:?}, enabled", issuer.map, u.id),
+            Mapped::Provision(id) => format!("provision: user {id:?} would be created"),
+        }),
     );
-    let sub = parsed.claims["sub"].as_str().unwrap_or("");
-    step(
-        "subject",
-        if assertion::subject_allowed(&issuer.subjects, sub) {
-            Ok(format!("{sub:?} is allowed"))
-        } else {
-            Err(format!("subject {sub:?} is not allowed for this issuer"))
-        },
-    );
-    step("replay", Ok("dry run: the jti was not consumed".into()));
-    out
+}
+
+async fn replay_step(r: &mut Report, app: &AppState, issuer: &TrustedIssuer, claims: &Value) {
+    let Some(jti) = claims["jti"].as_str() else {
+        return r.step("replay", Ok("no jti to record".into()));
+    };
+    let seen = match app.store.jti_seen(&issuer.issuer, jti).await {
+        Ok(true) => Err("jti has already been used (replay)".into()),
+        Ok(false) => Ok("jti not used yet (the dry run did not record it)".into()),
+        Err(e) => Err(format!("storage error: {e}")),
+    };
+    r.step("replay", seen);
+}
+
+/// The steps of a dry run, as `{check, pass, detail}` objects.
+#[derive(Default)]
+struct Report(Vec<Value>);
+
+impl Report {
+    fn step(&mut self, name: &str, r: Result<String, String>) {
+        let (pass, detail) = match r {
+            Ok(d) => (true, d),
+            Err(d) => (false, d),
+        };
+        self.0.push(json!({ "check": name, "pass": pass, "detail": detail }));
+    }
+
+    fn skip(&mut self, names: &[&str], needs: &str) {
+        for name in names {
+            self.step(name, Err(format!("not checked: needs {needs}")));
+        }
+    }
 }
 
 fn describe(e: TokenError) -> String {

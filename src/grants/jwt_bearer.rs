@@ -13,6 +13,7 @@ use crate::error::TokenError;
 use crate::http::client_auth::AuthedClient;
 use crate::http::extract::Form;
 use crate::jwt::assertion::{self, ClaimRules};
+use crate::oauth::scope;
 use crate::store::{Client, ClientGrant, TrustedIssuer, User};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -27,31 +28,36 @@ pub struct Checked {
 pub async fn check(app: &AppState, token: &str, now: i64) -> Result<Checked, TokenError> {
     let parsed = assertion::parse(token).map_err(TokenError::grant)?;
     assertion::check_header(&parsed.header).map_err(TokenError::grant)?;
-    let iss = parsed.claims["iss"].as_str().ok_or_else(|| TokenError::grant("iss is required"))?;
-    let issuer = app.issuer(iss).await?.filter(|i| i.enabled);
-    let issuer = issuer.ok_or_else(|| TokenError::grant(format!("issuer {iss:?} is not trusted")))?;
+    let issuer = trusted_issuer(app, &parsed.claims).await?;
     let keys = issuer_keys(app, &issuer, parsed.header["kid"].as_str()).await?;
     assertion::verify_signature(token, &parsed.header, &keys).map_err(TokenError::grant)?;
     let token_endpoint = app.settings.token_endpoint();
-    let rules = ClaimRules {
-        audiences: [&app.settings.issuer, &token_endpoint],
-        now,
-        skew: app.settings.jwt_clock_skew as i64,
-        max_age: issuer.max_age,
-        require_jti: issuer.require_jti,
-    };
+    let rules = ClaimRules::ours(&app.settings, &token_endpoint, now, issuer.max_age, issuer.require_jti);
     assertion::check_claims(&parsed.claims, &rules).map_err(TokenError::grant)?;
-    let sub = parsed.claims["sub"].as_str().unwrap_or_default();
-    if !assertion::subject_allowed(&issuer.subjects, sub) {
-        return Err(TokenError::grant(format!("subject {sub:?} is not allowed for this issuer")));
-    }
+    check_subject(&issuer, &parsed.claims).map_err(TokenError::grant)?;
     Ok(Checked { issuer, claims: parsed.claims })
+}
+
+/// The enabled trusted issuer named by the assertion's `iss`.
+pub async fn trusted_issuer(app: &AppState, claims: &Value) -> Result<Arc<TrustedIssuer>, TokenError> {
+    let iss = claims["iss"].as_str().ok_or_else(|| TokenError::grant("iss is required"))?;
+    let issuer = app.issuer(iss).await?.filter(|i| i.enabled);
+    issuer.ok_or_else(|| TokenError::grant(format!("issuer {iss:?} is not trusted")))
+}
+
+/// `sub` must match the issuer's `--subjects` policy.
+pub fn check_subject(issuer: &TrustedIssuer, claims: &Value) -> Result<(), String> {
+    let sub = claims["sub"].as_str().unwrap_or_default();
+    if !assertion::subject_allowed(&issuer.subjects, sub) {
+        return Err(format!("subject {sub:?} is not allowed for this issuer"));
+    }
+    Ok(())
 }
 
 pub async fn issuer_keys(app: &AppState, issuer: &TrustedIssuer, kid: Option<&str>) -> Result<Arc<JwkSet>, TokenError> {
     match (&issuer.jwks_json, &issuer.jwks_uri) {
-        (Some(json), _) => serde_json::from_str(json)
-            .map(Arc::new)
+        (Some(json), _) => crate::jwt::jwk_set::parse(json.as_bytes())
+            .map(|(set, _)| Arc::new(set))
             .map_err(|_| TokenError::grant("the issuer's stored key set is invalid")),
         (None, Some(uri)) => app
             .jwks
@@ -88,7 +94,8 @@ pub async fn handle(
         }
     };
     let ctx = Ctx { app, client, form, now, ip };
-    let (aud, scope) = resolve_target_or(&app.settings, &ctx.client.entry, form, true, issuer.audience.as_deref())?;
+    let oidc = issuer_oidc_scopes(&issuer);
+    let (aud, scope) = resolve_target_or(&app.settings, &ctx.client.entry, form, &oidc, issuer.audience.as_deref())?;
     let sub = checked.claims["sub"].as_str().unwrap_or_default();
     let user = map_subject(app, &issuer, sub, &checked.claims, now).await?;
     if let Some(jti) = checked.claims["jti"].as_str() {
@@ -113,9 +120,20 @@ pub async fn handle(
     issue(&ctx, subject, &aud, scope, Refresh::None).await
 }
 
+/// The OIDC scopes the issuer's `--scope` lists. Never `offline_access`: this grant issues no
+/// refresh token.
+fn issuer_oidc_scopes(issuer: &TrustedIssuer) -> Vec<&str> {
+    issuer.scope.split(' ').filter(|s| matches!(*s, "openid" | "profile" | "email")).collect()
+}
+
+/// The issuer's `--scope` without the OIDC scopes, which are not API scopes.
+fn issuer_api_scopes(issuer: &TrustedIssuer) -> Vec<&str> {
+    issuer.scope.split(' ').filter(|s| !s.is_empty() && !scope::OIDC_SCOPES.contains(s)).collect()
+}
+
 /// The client's grants, narrowed to the scopes the issuer may grant.
 fn within_issuer_scope(entry: &ClientEntry, issuer: &TrustedIssuer) -> ClientEntry {
-    let allowed: Vec<&str> = issuer.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let allowed = issuer_api_scopes(issuer);
     let grants = entry
         .grants
         .iter()
@@ -147,7 +165,34 @@ fn issuer_as_client(issuer: &TrustedIssuer, app: &AppState) -> ClientEntry {
         jwks_uri: None,
         jwks_json: None,
     };
-    ClientEntry { client, grants: vec![ClientGrant { api, scopes: issuer.scope.clone() }] }
+    ClientEntry { client, grants: vec![ClientGrant { api, scopes: issuer_api_scopes(issuer).join(" ") }] }
+}
+
+/// Who the subject maps to, found without writing anything (the dry run uses it too).
+pub enum Mapped {
+    /// `passthrough`: `<alias>|<sub>`, no local user.
+    Passthrough(String),
+    User(User),
+    /// `provision`: the user does not exist yet and is created on first use.
+    Provision(String),
+}
+
+pub async fn lookup_subject(app: &AppState, issuer: &TrustedIssuer, sub: &str) -> Result<Mapped, TokenError> {
+    let id = format!("{}|{sub}", issuer.alias);
+    match issuer.map.as_str() {
+        "passthrough" => Ok(Mapped::Passthrough(id)),
+        "provision" => match app.store.get_user(&id).await? {
+            Some(u) if u.disabled => Err(TokenError::grant("the provisioned user is disabled")),
+            Some(u) => Ok(Mapped::User(u)),
+            None => Ok(Mapped::Provision(id)),
+        },
+        _ => {
+            let linked = app.store.linked_user(&issuer.issuer, sub).await?;
+            let id = linked.ok_or_else(|| TokenError::grant("no local user is linked to this issuer and subject"))?;
+            let user = app.store.get_user(&id).await?.filter(|u| !u.disabled);
+            user.map(Mapped::User).ok_or_else(|| TokenError::grant("the linked user is disabled or deleted"))
+        }
+    }
 }
 
 async fn map_subject(
@@ -157,25 +202,10 @@ async fn map_subject(
     claims: &Value,
     now: i64,
 ) -> Result<Option<User>, TokenError> {
-    match issuer.map.as_str() {
-        "passthrough" => Ok(None),
-        "provision" => {
-            let id = format!("{}|{sub}", issuer.alias);
-            let user = match app.store.get_user(&id).await? {
-                Some(u) => u,
-                None => provision(app, &id, claims, now).await?,
-            };
-            if user.disabled {
-                return Err(TokenError::grant("the provisioned user is disabled"));
-            }
-            Ok(Some(user))
-        }
-        _ => {
-            let linked = app.store.linked_user(&issuer.issuer, sub).await?;
-            let id = linked.ok_or_else(|| TokenError::grant("no local user is linked to this issuer and subject"))?;
-            let user = app.store.get_user(&id).await?.filter(|u| !u.disabled);
-            user.map(Some).ok_or_else(|| TokenError::grant("the linked user is disabled or deleted"))
-        }
+    match lookup_subject(app, issuer, sub).await? {
+        Mapped::Passthrough(_) => Ok(None),
+        Mapped::User(u) => Ok(Some(u)),
+        Mapped::Provision(id) => provision(app, &id, claims, now).await.map(Some),
     }
 }
 

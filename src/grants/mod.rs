@@ -3,7 +3,7 @@
 mod authorization_code;
 mod client_credentials;
 pub mod issue;
-mod jwt_bearer;
+pub mod jwt_bearer;
 mod password;
 mod refresh_token;
 
@@ -20,7 +20,6 @@ use crate::http::extract::Form;
 use crate::oauth::scope;
 
 pub use issue::{issue, Refresh, Subject};
-pub use jwt_bearer::{check as check_assertion, issuer_keys as jwt_bearer_keys};
 
 #[derive(Debug, Serialize)]
 pub struct TokenResponse {
@@ -91,15 +90,17 @@ pub fn resolve_target(
     form: &Form,
     user_flow: bool,
 ) -> Result<(String, String), TokenError> {
-    resolve_target_or(settings, entry, form, user_flow, None)
+    let oidc: &[&str] = if user_flow { &scope::OIDC_SCOPES } else { &[] };
+    resolve_target_or(settings, entry, form, oidc, None)
 }
 
-/// As `resolve_target`, with `fallback` tried before `default_audience`.
+/// As `resolve_target`, with the OIDC scopes this flow may add listed in `oidc`, and `fallback`
+/// tried before `default_audience`.
 pub fn resolve_target_or(
     settings: &Settings,
     entry: &ClientEntry,
     form: &Form,
-    user_flow: bool,
+    oidc: &[&str],
     fallback: Option<&str>,
 ) -> Result<(String, String), TokenError> {
     let (audience, resource) = (form.get("audience"), form.get("resource"));
@@ -115,12 +116,10 @@ pub fn resolve_target_or(
         .ok_or_else(|| TokenError::target(format!("audience {aud:?} is unknown or not granted to this client")))?;
     let mut allowed: Vec<&str> = grant.scopes.split(' ').filter(|s| !s.is_empty()).collect();
     let requested = form.get("scope");
-    if user_flow {
-        allowed.extend(scope::OIDC_SCOPES);
-    }
+    allowed.extend(oidc);
     let granted = scope::narrow(requested, &allowed).map_err(TokenError::scope)?;
     // With no scope requested, user flows get the API's scopes but no OIDC scopes.
-    let granted = if requested.is_none() && user_flow {
+    let granted = if requested.is_none() && !oidc.is_empty() {
         granted.split(' ').filter(|s| !scope::OIDC_SCOPES.contains(s)).collect::<Vec<_>>().join(" ")
     } else {
         granted

@@ -98,13 +98,7 @@ async fn private_key_jwt(app: &AppState, form: &Form, token: &str) -> Result<Aut
     let settings = &app.settings;
     let token_endpoint = settings.token_endpoint();
     let now = crate::app::now();
-    let rules = ClaimRules {
-        audiences: [&settings.issuer, &token_endpoint],
-        now,
-        skew: settings.jwt_clock_skew as i64,
-        max_age: CLIENT_ASSERTION_MAX_AGE,
-        require_jti: true,
-    };
+    let rules = ClaimRules::ours(settings, &token_endpoint, now, CLIENT_ASSERTION_MAX_AGE, true);
     assertion::check_claims(c, &rules).map_err(fail)?;
     let jti = c["jti"].as_str().unwrap_or_default();
     let exp = c["exp"].as_f64().unwrap_or(0.0) as i64 + rules.skew;
@@ -120,9 +114,13 @@ async fn client_keys(
     kid: Option<&str>,
 ) -> Result<Arc<jsonwebtoken::jwk::JwkSet>, TokenError> {
     match (&entry.client.jwks_json, &entry.client.jwks_uri) {
-        (Some(json), _) => serde_json::from_str(json)
-            .map(Arc::new)
-            .map_err(|_| TokenError::Internal(anyhow::anyhow!("stored client key set is invalid"))),
+        // A bad stored set is the client's registration problem, not a server error.
+        (Some(json), _) => crate::jwt::jwk_set::parse(json.as_bytes()).map(|(set, _)| Arc::new(set)).map_err(|e| {
+            TokenError::InvalidClient {
+                desc: format!("client assertion: the client's key set is invalid: {e}").into(),
+                basic: false,
+            }
+        }),
         (None, Some(uri)) => {
             app.jwks.get(uri, kid).await.map_err(|e| TokenError::Unavailable(format!("client key set: {e}").into()))
         }

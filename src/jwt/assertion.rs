@@ -4,9 +4,11 @@
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
-use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet, KeyAlgorithm};
-use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{decode, DecodingKey, Validation};
 use serde_json::Value;
+
+use crate::config::Settings;
 
 pub const MAX_ASSERTION_BYTES: usize = 16 * 1024;
 
@@ -61,31 +63,6 @@ pub fn check_header(h: &Value) -> Result<(), String> {
     Ok(())
 }
 
-/// The algorithm a key is for: its `alg`, or what its type implies.
-fn key_alg(jwk: &Jwk) -> Option<Algorithm> {
-    if let Some(a) = jwk.common.key_algorithm {
-        return match a {
-            KeyAlgorithm::RS256 => Some(Algorithm::RS256),
-            KeyAlgorithm::RS384 => Some(Algorithm::RS384),
-            KeyAlgorithm::RS512 => Some(Algorithm::RS512),
-            KeyAlgorithm::PS256 => Some(Algorithm::PS256),
-            KeyAlgorithm::PS384 => Some(Algorithm::PS384),
-            KeyAlgorithm::PS512 => Some(Algorithm::PS512),
-            KeyAlgorithm::ES256 => Some(Algorithm::ES256),
-            KeyAlgorithm::ES384 => Some(Algorithm::ES384),
-            KeyAlgorithm::EdDSA => Some(Algorithm::EdDSA),
-            _ => None,
-        };
-    }
-    match &jwk.algorithm {
-        AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Some(Algorithm::ES256),
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => Some(Algorithm::ES384),
-        AlgorithmParameters::OctetKeyPair(_) => Some(Algorithm::EdDSA),
-        _ => None,
-    }
-}
-
 /// Picks the key by `kid` among `keys` only, takes the algorithm from it, and checks the signature.
 pub fn verify_signature(token: &str, header: &Value, keys: &JwkSet) -> Result<(), String> {
     let jwk = match header["kid"].as_str() {
@@ -93,7 +70,7 @@ pub fn verify_signature(token: &str, header: &Value, keys: &JwkSet) -> Result<()
         None if keys.keys.len() == 1 => &keys.keys[0],
         None => return Err("assertion has no kid and the issuer has several keys".into()),
     };
-    let alg = key_alg(jwk).ok_or("the issuer's key has an unsupported type or alg")?;
+    let alg = super::jwk_set::key_alg(jwk).ok_or("the issuer's key has an unsupported type or alg")?;
     let header_alg = header["alg"].as_str().unwrap_or("");
     if format!("{alg:?}") != header_alg {
         return Err(format!("alg {header_alg} does not match the key's alg {alg:?}"));
@@ -116,48 +93,94 @@ pub struct ClaimRules<'a> {
     pub require_jti: bool,
 }
 
-pub fn check_claims(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
-    match &c["sub"] {
-        Value::String(s) if !s.is_empty() => {}
-        Value::Null => return Err("sub is required".into()),
-        _ => return Err("sub must be a non-empty string".into()),
+impl<'a> ClaimRules<'a> {
+    /// Our issuer and token endpoint as the audiences, the configured clock skew, and a policy.
+    pub fn ours(s: &'a Settings, token_endpoint: &'a str, now: i64, max_age: i64, require_jti: bool) -> Self {
+        ClaimRules { audiences: [&s.issuer, token_endpoint], now, skew: s.jwt_clock_skew as i64, max_age, require_jti }
     }
+}
+
+/// One named claim check, shared by the grant, private_key_jwt and the `trust check` dry run.
+pub type ClaimCheck = fn(&Value, &ClaimRules<'_>) -> Result<(), String>;
+
+/// Every claim check, in the order the grant runs them.
+pub const CLAIM_CHECKS: [(&str, ClaimCheck); 7] = [
+    ("sub", check_sub),
+    ("aud", check_aud),
+    ("exp", check_exp),
+    ("nbf", check_nbf),
+    ("iat", check_iat),
+    ("max-age", check_max_age),
+    ("jti", check_jti),
+];
+
+/// Runs every claim check and reports the first failure.
+pub fn check_claims(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
+    CLAIM_CHECKS.iter().try_for_each(|(_, check)| check(c, r))
+}
+
+pub fn check_sub(c: &Value, _: &ClaimRules<'_>) -> Result<(), String> {
+    match &c["sub"] {
+        Value::String(s) if !s.is_empty() => Ok(()),
+        Value::Null => Err("sub is required".into()),
+        _ => Err("sub must be a non-empty string".into()),
+    }
+}
+
+pub fn check_aud(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
     let aud_ok = |v: &Value| v.as_str().is_some_and(|a| r.audiences.contains(&a));
     match &c["aud"] {
-        Value::Null => return Err("aud is required".into()),
-        Value::String(_) if aud_ok(&c["aud"]) => {}
-        Value::Array(list) if list.iter().any(aud_ok) => {}
-        _ => return Err(format!("aud must contain {} or {}", r.audiences[0], r.audiences[1])),
+        Value::Null => Err("aud is required".into()),
+        Value::String(_) if aud_ok(&c["aud"]) => Ok(()),
+        Value::Array(list) if list.iter().any(aud_ok) => Ok(()),
+        _ => Err(format!("aud must contain {} or {}", r.audiences[0], r.audiences[1])),
     }
-    // Wide arithmetic: a hostile `exp` of 1e300 or `iat` of -2^63 must not overflow.
-    let secs = |n: &serde_json::Number| i128::from(n.as_f64().unwrap_or(0.0) as i64);
-    let (now, skew, max_age) = (i128::from(r.now), i128::from(r.skew), i128::from(r.max_age));
-    let exp = match &c["exp"] {
-        Value::Null => return Err("exp is required".into()),
-        Value::Number(n) => secs(n),
-        _ => return Err("exp must be a number".into()),
-    };
-    if exp + skew <= now {
+}
+
+/// A numeric date claim, in wide arithmetic: a hostile `exp` of 1e300 or `iat` of -2^63 must
+/// not overflow. `None` when absent; a string or other non-number is an error.
+fn time_claim(c: &Value, k: &str) -> Result<Option<i128>, String> {
+    match &c[k] {
+        Value::Null => Ok(None),
+        Value::Number(n) => Ok(Some(i128::from(n.as_f64().unwrap_or(0.0) as i64))),
+        _ => Err(format!("{k} must be a number")),
+    }
+}
+
+pub fn check_exp(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
+    let exp = time_claim(c, "exp")?.ok_or("exp is required")?;
+    if exp + i128::from(r.skew) <= i128::from(r.now) {
         return Err("assertion has expired".into());
     }
-    let number = |k: &str| -> Result<Option<i128>, String> {
-        match &c[k] {
-            Value::Null => Ok(None),
-            Value::Number(n) => Ok(Some(secs(n))),
-            _ => Err(format!("{k} must be a number")),
-        }
-    };
-    if number("nbf")?.is_some_and(|nbf| nbf - skew > now) {
+    Ok(())
+}
+
+pub fn check_nbf(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
+    if time_claim(c, "nbf")?.is_some_and(|nbf| nbf - i128::from(r.skew) > i128::from(r.now)) {
         return Err("assertion is not valid yet (nbf)".into());
     }
-    let iat = number("iat")?;
-    if iat.is_some_and(|iat| iat - skew > now) {
+    Ok(())
+}
+
+pub fn check_iat(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
+    if time_claim(c, "iat")?.is_some_and(|iat| iat - i128::from(r.skew) > i128::from(r.now)) {
         return Err("iat is in the future".into());
     }
-    let start = iat.unwrap_or(now);
+    Ok(())
+}
+
+/// `exp - iat` and the age (`now - iat`) must both be within `max_age`; without `iat`, `exp - now`.
+pub fn check_max_age(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
+    let exp = time_claim(c, "exp").ok().flatten().ok_or("cannot be checked without a numeric exp")?;
+    let (now, max_age) = (i128::from(r.now), i128::from(r.max_age));
+    let start = time_claim(c, "iat")?.unwrap_or(now);
     if exp - start > max_age || now - start > max_age {
         return Err(format!("assertion lifetime or age exceeds the allowed {} s", r.max_age));
     }
+    Ok(())
+}
+
+pub fn check_jti(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
     match &c["jti"] {
         Value::String(s) if !s.is_empty() => Ok(()),
         Value::Null if !r.require_jti => Ok(()),

@@ -50,6 +50,11 @@ pub fn seal(kek: Option<&Kek>, kid: &str, der: Vec<u8>) -> anyhow::Result<Vec<u8
     }
 }
 
+/// Whether a stored private key is encrypted (written under a key-encryption key).
+pub fn is_sealed(stored: &[u8]) -> bool {
+    stored.starts_with(MAGIC)
+}
+
 /// The private key DER of a stored record, decrypting it if it was encrypted.
 pub fn open(kek: Option<&Kek>, kid: &str, stored: &[u8]) -> anyhow::Result<Vec<u8>> {
     let Some(rest) = stored.strip_prefix(MAGIC) else { return Ok(stored.to_vec()) };

@@ -223,6 +223,21 @@ pub fn public_jwks(records: &[KeyRecord], now: i64, publish_window: i64) -> Valu
     json!({ "keys": keys })
 }
 
+/// Encrypts, in the database, the private keys stored in plaintext before a key-encryption key
+/// was configured. Returns how many were sealed.
+pub async fn seal_plaintext(store: &dyn Store, kek: &Kek) -> anyhow::Result<usize> {
+    let mut sealed = 0;
+    for rec in store.list_keys().await?.iter().filter(|r| !kek::is_sealed(&r.private_der)) {
+        let new = kek::seal(Some(kek), &rec.kid, rec.private_der.clone())?;
+        // Another instance may have sealed it first; its ciphertext is just as good.
+        if store.replace_private_der(&rec.kid, &rec.private_der, &new).await? {
+            tracing::info!(event = "key_sealed", kid = %rec.kid, "encrypted a plaintext signing key at rest");
+            sealed += 1;
+        }
+    }
+    Ok(sealed)
+}
+
 /// Makes sure an active key exists for `alg` (access tokens) and for RS256 (ID tokens).
 pub async fn ensure_active(store: &dyn Store, alg: Alg, now: i64, kek: Option<&Kek>) -> anyhow::Result<()> {
     let keys = store.list_keys().await?;

@@ -1,6 +1,7 @@
 //! Remote key sets of trusted issuers and private_key_jwt clients (RFC 7517), fetched only from
 //! configured URLs: https (loopback http only when allowed), no redirects, 5 s timeout, 1 MiB cap.
-//! Cached per `Cache-Control` within bounds; an unknown `kid` refetches at most once per 30 s.
+//! Cached per `Cache-Control` within bounds; an unknown `kid` in a fresh set refetches at most once
+//! per 30 s, counted from the last such refetch (not from the first load or a TTL refresh).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,13 +11,18 @@ use jsonwebtoken::jwk::JwkSet;
 
 const MAX_BYTES: usize = 1024 * 1024;
 const KID_MISS_COOLDOWN: Duration = Duration::from_secs(30);
+/// After a failed fetch, requests use what is cached (or fail fast) instead of queueing fetches.
+const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
 const MIN_TTL: u64 = 60;
 const MAX_TTL: u64 = 24 * 3600;
 
 #[derive(Default)]
 struct Entry {
     keys: Option<(Arc<JwkSet>, Instant, Duration)>,
-    last_fetch: Option<Instant>,
+    /// The last refetch caused by an unknown `kid`: only these start the cooldown, so neither the
+    /// first load nor a TTL refresh delays picking up a rotation.
+    last_kid_miss: Option<Instant>,
+    last_failure: Option<Instant>,
 }
 
 pub struct JwksCache {
@@ -43,33 +49,42 @@ impl JwksCache {
             let mut map = self.entries.lock().map_err(|_| "key cache poisoned")?;
             map.entry(url.to_string()).or_default().clone()
         };
-        let mut e = slot.lock().await;
-        if let Some((keys, at, ttl)) = &e.keys {
-            let has_kid = kid.is_none_or(|k| keys.find(k).is_some());
-            let fresh = at.elapsed() < *ttl;
-            let cooling = e.last_fetch.is_some_and(|t| t.elapsed() < KID_MISS_COOLDOWN);
-            // Random kids must not turn into fetches: one refetch per cooldown at most.
-            if (fresh && has_kid) || cooling {
-                return Ok(keys.clone());
+        let mut guard = slot.lock().await;
+        let e = &mut *guard;
+        let failing = e.last_failure.is_some_and(|t| t.elapsed() < FAILURE_BACKOFF);
+        match &e.keys {
+            Some((keys, at, ttl)) if at.elapsed() < *ttl => {
+                if kid.is_none_or(|k| keys.find(k).is_some()) {
+                    return Ok(keys.clone());
+                }
+                // Random kids must not turn into fetches: one refetch per cooldown at most.
+                if failing || e.last_kid_miss.is_some_and(|t| t.elapsed() < KID_MISS_COOLDOWN) {
+                    return Ok(keys.clone());
+                }
+                e.last_kid_miss = Some(Instant::now());
             }
-        } else if e.last_fetch.is_some_and(|t| t.elapsed() < Duration::from_secs(5)) {
-            return Err("the issuer's key set could not be fetched recently".into());
+            Some((keys, _, _)) if failing => return Ok(keys.clone()),
+            None if failing => return Err("the issuer's key set could not be fetched recently".into()),
+            _ => {}
         }
-        e.last_fetch = Some(Instant::now());
         match self.fetch(url).await {
             Ok((keys, ttl)) => {
                 let keys = Arc::new(keys);
                 e.keys = Some((keys.clone(), Instant::now(), ttl));
+                e.last_failure = None;
                 Ok(keys)
             }
             // An unreachable IdP keeps its last good keys until they can be refreshed.
-            Err(err) => match &e.keys {
-                Some((keys, _, _)) => {
-                    tracing::warn!(url, error = %err, "key set refresh failed; using cached keys");
-                    Ok(keys.clone())
+            Err(err) => {
+                e.last_failure = Some(Instant::now());
+                match &e.keys {
+                    Some((keys, _, _)) => {
+                        tracing::warn!(url, error = %err, "key set refresh failed; using cached keys");
+                        Ok(keys.clone())
+                    }
+                    None => Err(err),
                 }
-                None => Err(err),
-            },
+            }
         }
     }
 
@@ -81,7 +96,10 @@ impl JwksCache {
 
     async fn fetch(&self, url: &str) -> Result<(JwkSet, Duration), String> {
         let (bytes, max_age) = self.fetch_bytes(url).await?;
-        let keys: JwkSet = serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not a JWK set: {e}"))?;
+        let (keys, skipped) = super::jwk_set::parse(&bytes).map_err(|e| format!("{url}: {e}"))?;
+        if skipped > 0 {
+            tracing::debug!(url, skipped, "ignored keys not usable for signatures");
+        }
         let ttl = max_age.map_or(self.default_ttl, |s| Duration::from_secs(s.clamp(MIN_TTL, MAX_TTL)));
         Ok((keys, ttl))
     }

@@ -81,6 +81,9 @@ pub trait Store: Send + Sync {
     async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
     /// Marks every key of `alg` but `kid` as retired at `now` (retired keys keep their time).
     async fn retire_keys_except(&self, kid: &str, alg: &str, now: i64) -> Result<()>;
+    /// Replaces a key's stored private key, only if it still holds `old` (two instances sealing
+    /// the same key at once both succeed or leave the other's result). True when replaced.
+    async fn replace_private_der(&self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool>;
 
     async fn insert_user(&self, u: &User) -> Result<()>;
     async fn get_user(&self, id: &str) -> Result<Option<User>>;
@@ -144,6 +147,8 @@ pub trait Store: Send + Sync {
     async fn delete_issuer(&self, issuer: &str) -> Result<bool>;
     /// Records a `jti` for `issuer` until `expires_at`; `false` if it was already there (replay).
     async fn use_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> Result<bool>;
+    /// Whether `jti` is recorded for `issuer`, without recording it (the `trust check` dry run).
+    async fn jti_seen(&self, issuer: &str, jti: &str) -> Result<bool>;
     async fn link_user(&self, issuer: &str, subject: &str, user_id: &str, now: i64) -> Result<()>;
     async fn linked_user(&self, issuer: &str, subject: &str) -> Result<Option<String>>;
 

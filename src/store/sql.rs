@@ -148,6 +148,12 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn replace_private_der(&self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool> {
+                let r = sqlx::query("update signing_keys set private_der = $3 where kid = $1 and private_der = $2")
+                    .bind(kid).bind(old).bind(new).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn insert_user(&self, u: &User) -> Result<()> {
                 sqlx::query(
                     "insert into users (id, username, username_lower, email, email_verified, password_hash,
@@ -429,6 +435,12 @@ macro_rules! impl_sql_store {
                 let r = sqlx::query("insert into used_jtis (issuer, jti, expires_at) values ($1, $2, $3) on conflict (issuer, jti) do nothing")
                     .bind(issuer).bind(jti).bind(expires_at).execute(&self.pool).await?;
                 Ok(r.rows_affected() == 1)
+            }
+
+            async fn jti_seen(&self, issuer: &str, jti: &str) -> Result<bool> {
+                let row: Option<(String,)> = sqlx::query_as("select jti from used_jtis where issuer = $1 and jti = $2")
+                    .bind(issuer).bind(jti).fetch_optional(&self.pool).await?;
+                Ok(row.is_some())
             }
 
             async fn link_user(&self, issuer: &str, subject: &str, user_id: &str, now: i64) -> Result<()> {

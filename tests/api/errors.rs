@@ -225,6 +225,7 @@ down! {
     insert_key(&KeyRecord) -> Result<()>;
     list_keys() -> Result<Vec<KeyRecord>>;
     retire_keys_except(&str, &str, i64) -> Result<()>;
+    replace_private_der(&str, &[u8], &[u8]) -> Result<bool>;
     insert_user(&User) -> Result<()>;
     get_user(&str) -> Result<Option<User>>;
     find_user_by_username(&str) -> Result<Option<User>>;
@@ -259,6 +260,7 @@ down! {
     set_issuer_enabled(&str, bool) -> Result<bool>;
     delete_issuer(&str) -> Result<bool>;
     use_jti(&str, &str, i64) -> Result<bool>;
+    jti_seen(&str, &str) -> Result<bool>;
     link_user(&str, &str, &str, i64) -> Result<()>;
     linked_user(&str, &str) -> Result<Option<String>>;
     purge_expired(i64) -> Result<u64>;

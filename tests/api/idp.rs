@@ -27,6 +27,10 @@ pub struct IdpState {
     pub keys: Mutex<Vec<KeyRecord>>,
     pub mode: Mutex<Mode>,
     pub hits: AtomicUsize,
+    /// Raw JWKs published after the keys (for keys we cannot or must not use).
+    pub extra: Mutex<Vec<Value>>,
+    /// The `issuer` its discovery document names.
+    pub issuer: Mutex<String>,
 }
 
 pub struct Idp {
@@ -49,11 +53,19 @@ async fn jwks(State(s): State<Arc<IdpState>>) -> Response {
             ([(header::CONTENT_TYPE, "application/json")], format!("{{\"keys\":[],\"pad\":\"{pad}\"}}")).into_response()
         }
         Mode::Normal => {
-            let keys: Vec<Value> =
+            let mut keys: Vec<Value> =
                 s.keys.lock().unwrap().iter().map(|k| serde_json::from_str(&k.public_jwk).unwrap()).collect();
+            keys.extend(s.extra.lock().unwrap().iter().cloned());
             ([(header::CACHE_CONTROL, "max-age=600")], axum::Json(json!({ "keys": keys }))).into_response()
         }
     }
+}
+
+/// OIDC Discovery: only at `<issuer>/.well-known/openid-configuration`, never at `//.well-known`.
+async fn discovery(State(s): State<Arc<IdpState>>) -> axum::Json<Value> {
+    s.hits.fetch_add(1, Ordering::SeqCst);
+    let issuer = s.issuer.lock().unwrap().clone();
+    axum::Json(json!({ "issuer": issuer, "jwks_uri": format!("{}/jwks", issuer.trim_end_matches('/')) }))
 }
 
 async fn count(State(s): State<Arc<IdpState>>) -> StatusCode {
@@ -67,10 +79,17 @@ impl Idp {
             keys: Mutex::new(vec![generate(Alg::ES256, 0).unwrap()]),
             mode: Mutex::new(Mode::Normal),
             hits: AtomicUsize::new(0),
+            extra: Mutex::new(Vec::new()),
+            issuer: Mutex::new(String::new()),
         });
-        let app = axum::Router::new().route("/jwks", get(jwks)).fallback(count).with_state(state.clone());
+        let app = axum::Router::new()
+            .route("/jwks", get(jwks))
+            .route("/.well-known/openid-configuration", get(discovery))
+            .fallback(count)
+            .with_state(state.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        *state.issuer.lock().unwrap() = base.clone();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Idp { base, state }
     }

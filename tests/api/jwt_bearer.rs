@@ -1,6 +1,5 @@
-//! The jwt-bearer grant (RFC 7523 §2.1) against a local IdP, and private_key_jwt (§2.2).
-
-use std::time::{Duration, Instant};
+//! The jwt-bearer grant (RFC 7523 §2.1) against a local IdP: every check, mapping, client
+//! authentication, replay and scope.
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use oauthd::admin::trust::{add, NewIssuer};
@@ -8,16 +7,16 @@ use oauthd::app::now;
 use serde_json::{json, Value};
 
 use crate::helpers::{json as body, Backend, TestApp, API};
-use crate::idp::{claims, raw, sign, Idp, Mode};
+use crate::idp::{claims, raw, sign, Idp};
 use crate::on_both_backends;
 
-const GT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const GT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
-async fn app(b: Backend) -> TestApp {
+pub async fn app(b: Backend) -> TestApp {
     TestApp::spawn_with(b, |s| s.allow_http_loopback_jwks = true).await
 }
 
-async fn trust(t: &TestApp, idp: &Idp, map: &str, client_auth: &str) {
+pub async fn trust(t: &TestApp, idp: &Idp, map: &str, client_auth: &str) {
     let req = NewIssuer {
         issuer: idp.base.clone(),
         jwks_uri: Some(idp.jwks_uri()),
@@ -33,7 +32,7 @@ async fn trust(t: &TestApp, idp: &Idp, map: &str, client_auth: &str) {
     add(t.app.store.as_ref(), &t.app.jwks, true, req, now()).await.unwrap();
 }
 
-async fn exchange(
+pub async fn exchange(
     t: &TestApp,
     client: Option<&(String, String)>,
     assertion: &str,
@@ -303,129 +302,36 @@ async fn a_replayed_assertion_is_rejected_even_on_another_instance(b: Backend) {
     assert!(s == 400 && v["error_description"].as_str().unwrap().contains("replay"), "{v}");
 }
 
-async fn a_key_rotation_at_the_idp_is_picked_up_and_random_kids_do_not_amplify(b: Backend) {
+async fn scopes_beyond_the_issuers_scope_are_invalid_scope_oidc_ones_included(b: Backend) {
     let t = app(b).await;
     let idp = Idp::start().await;
     trust(&t, &idp, "passthrough", "required").await;
-    let client = t.client(&["urn:ietf:params:oauth:grant-type:jwt-bearer"], "read:x").await;
-    assert_eq!(
-        exchange(&t, Some(&client), &sign(&idp.key(), &claims(&idp.base, "bob", &t.base), |_| {}), None).await.0,
-        200
-    );
-    let fetched = idp.hits();
-    let new_key = idp.rotate();
-    // The cache is fresh but the kid is new: one refetch after the cooldown... the first fetch
-    // was moments ago, so within the 30 s cooldown random kids cause no fetch at all.
-    for i in 0..5 {
-        let a = sign(&new_key, &claims(&idp.base, "bob", &t.base), |h| h.kid = Some(format!("random-{i}")));
-        assert_eq!(exchange(&t, Some(&client), &a, None).await.0, 400);
+    let client = t.client(&[GT], "read:x write:x").await;
+    let a = || sign(&idp.key(), &claims(&idp.base, "bob", &t.base), |_| {});
+    // The issuer allows only read:x: OIDC scopes are not added on top of it.
+    for scope in ["openid", "read:x profile", "offline_access", "email"] {
+        let (s, v) = exchange(&t, Some(&client), &a(), Some(scope)).await;
+        assert_eq!((s, v["error"].as_str()), (400, Some("invalid_scope")), "{scope}: {v}");
     }
-    assert_eq!(idp.hits(), fetched, "unknown kids within the cooldown trigger no fetch");
-}
-
-async fn a_rotated_idp_key_is_used_after_one_refetch(b: Backend) {
-    let t = app(b).await;
-    let idp = Idp::start().await;
-    trust(&t, &idp, "passthrough", "required").await;
-    let client = t.client(&["urn:ietf:params:oauth:grant-type:jwt-bearer"], "read:x").await;
-    // Rotate before the first use: the cached set (none yet) is fetched once and has the new key.
-    let new_key = idp.rotate();
-    let (s, v) = exchange(&t, Some(&client), &sign(&new_key, &claims(&idp.base, "bob", &t.base), |_| {}), None).await;
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(idp.hits(), 1);
-}
-
-async fn a_broken_idp_answers_503_quickly_and_blocks_no_other_grant(b: Backend) {
-    for mode in [Mode::Hang, Mode::Fail, Mode::Redirect, Mode::Oversized] {
-        let t = app(b).await;
-        let idp = Idp::start().await;
-        idp.set_mode(mode);
-        trust(&t, &idp, "passthrough", "required").await;
-        let client = t.client(&["urn:ietf:params:oauth:grant-type:jwt-bearer", "client_credentials"], "read:x").await;
-        let a = sign(&idp.key(), &claims(&idp.base, "bob", &t.base), |_| {});
-        let started = Instant::now();
-        let (bearer, cc) = tokio::join!(exchange(&t, Some(&client), &a, None), async {
-            tokio::time::sleep(Duration::from_millis(200)).await;
-            let s = Instant::now();
-            let r = t
-                .post_token_basic(&client.0, &client.1, &[("grant_type", "client_credentials"), ("audience", API)])
-                .await;
-            (r.status().as_u16(), s.elapsed())
-        });
-        assert_eq!(
-            (bearer.0, bearer.1["error"].as_str()),
-            (503, Some("temporarily_unavailable")),
-            "{mode:?}: {}",
-            bearer.1
-        );
-        assert!(started.elapsed() < Duration::from_secs(7), "{mode:?} took {:?}", started.elapsed());
-        assert_eq!(cc.0, 200, "{mode:?}");
-        assert!(cc.1 < Duration::from_secs(1), "{mode:?}: client_credentials waited {:?}", cc.1);
-    }
-}
-
-async fn trust_check_runs_every_check_without_consuming_the_jti(b: Backend) {
-    let t = app(b).await;
-    let idp = Idp::start().await;
-    trust(&t, &idp, "passthrough", "required").await;
-    let client = t.client(&["urn:ietf:params:oauth:grant-type:jwt-bearer"], "read:x").await;
-    let a = sign(&idp.key(), &claims(&idp.base, "bob", &t.base), |_| {});
-    let steps = oauthd::admin::trust::check(&t.app, &a, now()).await;
-    assert!(steps.iter().all(|s| s["pass"] == true), "{steps:?}");
-    assert!(steps.len() >= 7);
-    assert_eq!(exchange(&t, Some(&client), &a, None).await.0, 200, "the dry run did not consume the jti");
-    let bad = sign(&idp.key(), &claims(&idp.base, "mallory", &t.base), |_| {});
-    let steps = oauthd::admin::trust::check(&t.app, &bad, now()).await;
-    assert!(steps.iter().any(|s| s["check"] == "subject" && s["pass"] == false));
-}
-
-async fn private_key_jwt_authenticates_clients_and_refuses_replays(b: Backend) {
-    let t = app(b).await;
-    t.api("read:x").await;
-    let idp = Idp::start().await;
-    let key = idp.key();
-    let jwks = json!({ "keys": [serde_json::from_str::<Value>(&key.public_jwk).unwrap()] }).to_string();
-    let req = oauthd::admin::clients::NewClient {
-        name: "pkjwt".into(),
-        id: Some("pkjwt-client".into()),
-        grants: vec!["client_credentials".into()],
-        scope: Some("read:x".into()),
-        api: Some(API.into()),
-        auth_method: "private_key_jwt".into(),
-        jwks_json: Some(jwks),
+    // An issuer that lists openid may grant it, but never offline_access: no refresh token here.
+    let other = Idp::start().await;
+    let req = NewIssuer {
+        issuer: other.base.clone(),
+        jwks_uri: Some(other.jwks_uri()),
+        alias: Some("oidc".into()),
+        scope: Some("read:x openid offline_access".into()),
+        map: Some("passthrough".into()),
+        audience: Some(API.into()),
         ..Default::default()
     };
-    let (_, secret) = oauthd::admin::clients::create(t.app.store.as_ref(), req, None, now()).await.unwrap();
-    assert!(secret.is_none());
-    let mk = |aud: &str| sign(&key, &claims("pkjwt-client", "pkjwt-client", aud), |_| {});
-    let post = |assertion: String| {
-        let t = &t;
-        async move {
-            let form = [
-                ("grant_type", "client_credentials"),
-                ("audience", API),
-                ("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"),
-                ("client_assertion", assertion.as_str()),
-            ];
-            body(t.post_token(&form).await).await
-        }
-    };
-    let a = mk(&format!("{}/token", t.base));
-    let (s, _, v) = post(a.clone()).await;
-    assert_eq!(s, 200, "{v}");
-    let (_, c) = t.verify(v["access_token"].as_str().unwrap(), API).await;
-    assert_eq!(c["sub"], "pkjwt-client@clients");
-    let (s, _, v) = post(a).await;
-    assert_eq!((s, v["error"].as_str()), (401, Some("invalid_client")), "replayed jti");
-    let (s, _, _) = post(mk("https://elsewhere.example")).await;
-    assert_eq!(s, 401, "wrong audience");
-    let forged = sign(&Idp::start().await.key(), &claims("pkjwt-client", "pkjwt-client", &t.base), |h| {
-        h.kid = Some(key.kid.clone())
-    });
-    assert_eq!(post(forged).await.0, 401, "another key");
-    let (_, _, d) = body(t.http.get(t.url("/.well-known/openid-configuration")).send().await.unwrap()).await;
-    assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&json!("private_key_jwt")));
-    assert!(d["token_endpoint_auth_signing_alg_values_supported"].as_array().unwrap().contains(&json!("ES256")));
+    add(t.app.store.as_ref(), &t.app.jwks, true, req, now()).await.unwrap();
+    let b = || sign(&other.key(), &claims(&other.base, "bob", &t.base), |_| {});
+    let (s, v) = exchange(&t, Some(&client), &b(), Some("openid read:x")).await;
+    assert_eq!((s, v["scope"].as_str()), (200, Some("openid read:x")), "{v}");
+    let (s, v) = exchange(&t, Some(&client), &b(), Some("offline_access")).await;
+    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_scope")), "{v}");
+    let (s, v) = exchange(&t, Some(&client), &b(), None).await;
+    assert_eq!((s, v["scope"].as_str()), (200, Some("read:x")), "no scope asked: API scopes only: {v}");
 }
 
 on_both_backends!(
@@ -433,9 +339,5 @@ on_both_backends!(
     each_mapping_mode_sets_the_subject,
     client_authentication_is_required_unless_the_issuer_says_optional,
     a_replayed_assertion_is_rejected_even_on_another_instance,
-    a_key_rotation_at_the_idp_is_picked_up_and_random_kids_do_not_amplify,
-    a_rotated_idp_key_is_used_after_one_refetch,
-    a_broken_idp_answers_503_quickly_and_blocks_no_other_grant,
-    trust_check_runs_every_check_without_consuming_the_jti,
-    private_key_jwt_authenticates_clients_and_refuses_replays,
+    scopes_beyond_the_issuers_scope_are_invalid_scope_oidc_ones_included,
 );

@@ -19,5 +19,8 @@ mod logout;
 mod oidc;
 mod operations;
 mod password;
+mod private_key_jwt;
 mod refresh;
+mod remote_jwks;
+mod trust_check;
 mod users_import;

@@ -141,7 +141,57 @@ async fn expired_single_use_state_is_purged(b: Backend) {
     assert!(store.use_jti("iss", "old", now() + 10).await.unwrap(), "the purged jti row is gone");
 }
 
+async fn keys_stored_before_a_kek_was_set_are_sealed_at_the_next_start(b: Backend) {
+    let plain = TestApp::spawn(b).await;
+    let url = plain.app.settings.database_url.clone();
+    let stored = plain.app.store.list_keys().await.unwrap();
+    assert!(stored.iter().all(|k| !oauthd::jwt::kek::is_sealed(&k.private_der)), "no KEK: plaintext");
+    let (id, secret) = plain.m2m().await;
+    let form = [("grant_type", "client_credentials"), ("audience", API)];
+    let (_, _, old) = json(plain.post_token_basic(&id, &secret, &form).await).await;
+    let old = old["access_token"].as_str().unwrap().to_string();
+    let kid = jsonwebtoken::decode_header(&old).unwrap().kid.unwrap();
+
+    let issuer = plain.base.clone();
+    let sealed = TestApp::spawn_on(url, |s| {
+        s.key_encryption_key = oauthd::config::Secret(KEK.into());
+        s.issuer = issuer;
+    })
+    .await;
+    let resealed = sealed.app.store.list_keys().await.unwrap();
+    assert_eq!(resealed.len(), stored.len(), "no key was added or lost");
+    assert!(resealed.iter().all(|k| oauthd::jwt::kek::is_sealed(&k.private_der)), "every key sealed in the database");
+    // Same keys: the old token verifies and new tokens carry the same kid.
+    sealed.verify(&old, API).await;
+    let (s, _, new) = json(sealed.post_token_basic(&id, &secret, &form).await).await;
+    assert_eq!(s, 200, "{new}");
+    let new = new["access_token"].as_str().unwrap();
+    assert_eq!(jsonwebtoken::decode_header(new).unwrap().kid.unwrap(), kid);
+    sealed.verify(new, API).await;
+}
+
+async fn the_background_purge_runs_soon_after_start_and_every_purge_interval(b: Backend) {
+    let t = TestApp::spawn_with(b, |s| s.purge_interval = 1).await;
+    let store = t.app.store.as_ref();
+    assert!(store.use_jti("iss", "stale", now() - 10).await.unwrap());
+    store.revoke_jti("stale-token", now() - 10).await.unwrap();
+    oauthd::app::spawn_purge(t.app.clone());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.jti_seen("iss", "stale").await.unwrap() || store.is_jti_revoked("stale-token").await.unwrap() {
+        assert!(Instant::now() < deadline, "expired rows were not purged");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And again on the next round, not only once.
+    assert!(store.use_jti("iss", "stale-2", now() - 10).await.unwrap());
+    while store.jti_seen("iss", "stale-2").await.unwrap() {
+        assert!(Instant::now() < deadline, "the second round did not run");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 on_both_backends!(
+    keys_stored_before_a_kek_was_set_are_sealed_at_the_next_start,
+    the_background_purge_runs_soon_after_start_and_every_purge_interval,
     two_instances_on_one_database_behave_as_one_server,
     a_code_issued_by_one_instance_is_redeemed_once_across_both,
     signing_keys_are_encrypted_at_rest_with_the_configured_key,
