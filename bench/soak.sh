@@ -1,24 +1,38 @@
 #!/usr/bin/env bash
 # Soak test: a mixed load of grants against one `oauthd serve` on a fresh PostgreSQL database.
 #
-# Builds the release binary, creates a throw-away database, provisions an API, three clients and
-# a few users through the CLI, starts the server on a free port, and runs bench/soak.py for
-# SOAK_SECONDS: mostly client_credentials, plus introspection, refresh-token rotation and a paced
-# trickle of password logins (Argon2, ~20-50 ms CPU each). Prints a markdown table (per grant:
-# requests, req/s, p50/p99, errors by status; server RSS at start, peak and end) and writes it to
+# Builds the release binary (unless OAUTHD_BIN names one), creates a throw-away database,
+# provisions through the CLI an API, five clients, a trusted jwt-bearer issuer and a few users,
+# starts the server on a free port, and runs bench/soak.py for SOAK_SECONDS over every grant:
+# client_credentials (client secret, and private_key_jwt with an RS256 client assertion),
+# jwt-bearer (ES256 assertions of a trusted issuer), introspection, refresh-token rotation, and two
+# paced trickles that each cost an Argon2 verification (~20-50 ms CPU): password logins and
+# authorization_code + PKCE browser flows (GET /authorize, POST /login, GET /authorize, POST
+# /token). Key pairs are generated per run. Prints a markdown table (per grant: requests, req/s,
+# p50/p99, errors by status, transport errors; server RSS at start, peak and end) and writes it to
 # bench/results/soak.md. Expected: zero 5xx, zero transport errors, flat memory.
 #
 # Environment:
+#   OAUTHD_BIN          an oauthd binary to use instead of `cargo build --release`
 #   SOAK_SECONDS        duration of the load (default 60)
 #   SOAK_PG_URL         PostgreSQL base URL, no database name (default postgres://postgres@127.0.0.1:5432)
 #   SOAK_WORKERS        concurrent connections of the mixed workers (default 16)
 #   SOAK_PASSWORD_RPS   paced password logins per second, on top of the workers' own (default 4)
+#   SOAK_AUTHCODE_RPS   paced authorization_code flows per second (default 2)
 #   SOAK_USERS_COUNT    number of users (default 4)
+#   SOAK_PYTHON         a python3 that has `cryptography`; by default python3 if it has it, else a
+#                       venv in target/soak-venv with the version pinned in tests/interop/requirements.txt
 #   OAUTHD_ARGON2_MEMORY_KIB  passed to the server (default 19456, the server's own default)
 #
 # Exit status: non-zero if the server died, or any request got a 5xx or a transport error.
 set -euo pipefail
 
+# A relative OAUTHD_BIN is relative to where the script was started, not to the tree.
+case "${OAUTHD_BIN:-}" in
+    "" | /*) ;;
+    */*) OAUTHD_BIN="$PWD/$OAUTHD_BIN" ;;
+    *) OAUTHD_BIN=$(command -v "$OAUTHD_BIN" || echo "$OAUTHD_BIN") ;;
+esac
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
 
@@ -27,10 +41,14 @@ SOAK_PG_URL=${SOAK_PG_URL:-postgres://postgres@127.0.0.1:5432}
 SOAK_PG_URL=${SOAK_PG_URL%/}
 SOAK_WORKERS=${SOAK_WORKERS:-16}
 SOAK_PASSWORD_RPS=${SOAK_PASSWORD_RPS:-4}
+SOAK_AUTHCODE_RPS=${SOAK_AUTHCODE_RPS:-2}
 SOAK_USERS_COUNT=${SOAK_USERS_COUNT:-4}
 export OAUTHD_ARGON2_MEMORY_KIB=${OAUTHD_ARGON2_MEMORY_KIB:-19456}
 AUDIENCE=https://soak.example
 API_SCOPES="read:soak write:soak"
+JB_ISSUER=https://idp.soak.example
+# A loopback redirect URI that nothing listens on: soak.py reads the code from the 303's Location.
+REDIRECT_URI=http://127.0.0.1/soak/callback
 
 log() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'soak: %s\n' "$*" >&2; exit 1; }
@@ -39,10 +57,33 @@ for tool in python3 curl psql; do
     command -v "$tool" >/dev/null 2>&1 || die "$tool is required"
 done
 
-log "building (cargo build --release)"
-cargo build --release >&2
-BIN="$ROOT/target/release/oauthd"
+if [ -n "${OAUTHD_BIN:-}" ]; then
+    BIN=$OAUTHD_BIN
+    log "using $BIN (OAUTHD_BIN; not building)"
+else
+    log "building (cargo build --release)"
+    cargo build --release >&2
+    BIN="$ROOT/target/release/oauthd"
+fi
 [ -x "$BIN" ] || die "missing $BIN"
+
+# soak.py signs JWTs with `cryptography`: the system python3's if it has it, else a pinned venv.
+if [ -n "${SOAK_PYTHON:-}" ]; then
+    PY=$SOAK_PYTHON
+elif python3 -c 'import cryptography' 2>/dev/null; then
+    PY=python3
+else
+    PY="$ROOT/target/soak-venv/bin/python"
+    if ! "$PY" -c 'import cryptography' 2>/dev/null; then
+        log "installing cryptography into target/soak-venv"
+        python3 -m venv "$ROOT/target/soak-venv" >&2
+        # The versions tests/interop pins: cryptography and what it needs.
+        pins=$(grep -E '^(cryptography|cffi|pycparser)==' tests/interop/requirements.txt)
+        # shellcheck disable=SC2086
+        "$PY" -m pip install --quiet $pins >&2
+    fi
+fi
+"$PY" -c 'import cryptography' || die "$PY cannot import cryptography"
 
 WORK=$(mktemp -d /tmp/oauthd-soak.XXXXXX)
 SERVER_PID=""
@@ -97,6 +138,27 @@ SOAK_RS_SECRET=$(json_field client_secret <<<"$rs_json")
 SOAK_USER_CLIENT_ID=$(json_field client_id <<<"$user_json")
 SOAK_USER_CLIENT_SECRET=$(json_field client_secret <<<"$user_json")
 
+# private_key_jwt: an RS256 key pair; the client registers the public half.
+"$PY" bench/soak.py keygen RS256 soak-client-1 "$WORK/client.pem" "$WORK/client.jwks.json"
+pkj_json=$("$BIN" client create --name soak-private-key-jwt --grant client_credentials \
+    --api "$AUDIENCE" --scope "$API_SCOPES" --auth-method private_key_jwt \
+    --jwks-file "$WORK/client.jwks.json" --json)
+export SOAK_PKJ_ID SOAK_PKJ_KEY="$WORK/client.pem" SOAK_PKJ_KID=soak-client-1
+SOAK_PKJ_ID=$(json_field client_id <<<"$pkj_json")
+
+# jwt-bearer: an ES256 key pair of an issuer we trust; its subjects pass through unmapped, and
+# a request without client authentication is allowed (the issuer's alias stands in as the client).
+"$PY" bench/soak.py keygen ES256 soak-idp-1 "$WORK/idp.pem" "$WORK/idp.jwks.json"
+"$BIN" trust add --issuer "$JB_ISSUER" --jwks-file "$WORK/idp.jwks.json" --alias soakidp \
+    --map passthrough --client-auth optional --scope read:soak --audience "$AUDIENCE" --json >/dev/null
+export SOAK_JB_ISSUER=$JB_ISSUER SOAK_JB_KEY="$WORK/idp.pem" SOAK_JB_KID=soak-idp-1
+
+# authorization_code + PKCE: a public first-party client (no consent page) with a loopback redirect.
+code_json=$("$BIN" client create --name soak-browser --public --first-party --grant authorization_code \
+    --redirect-uri "$REDIRECT_URI" --api "$AUDIENCE" --scope read:soak --json)
+export SOAK_CODE_CLIENT_ID SOAK_REDIRECT_URI=$REDIRECT_URI
+SOAK_CODE_CLIENT_ID=$(json_field client_id <<<"$code_json")
+
 SOAK_USERS=""
 for i in $(seq "$SOAK_USERS_COUNT"); do
     name="soak-user-$i"
@@ -132,12 +194,27 @@ fi
 
 # ---------------------------------------------------------------- load
 mkdir -p bench/results
-export SOAK_URL="http://$OAUTHD_BIND" SOAK_SECONDS SOAK_WORKERS SOAK_PASSWORD_RPS
+SOAK_ISSUER=$(curl -fsS "http://$OAUTHD_BIND/.well-known/openid-configuration" | json_field issuer)
+export SOAK_URL="http://$OAUTHD_BIND" SOAK_ISSUER SOAK_SECONDS SOAK_WORKERS SOAK_PASSWORD_RPS SOAK_AUTHCODE_RPS
 export SOAK_SERVER_PID=$SERVER_PID SOAK_AUDIENCE=$AUDIENCE SOAK_OUT="$WORK/table.md"
-export SOAK_HEADER="<!-- oauthd $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty'), $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, postgres, ${SOAK_SECONDS}s, $SOAK_WORKERS workers + ${SOAK_PASSWORD_RPS}/s paced logins, argon2 ${OAUTHD_ARGON2_MEMORY_KIB} KiB -->"
+if [ -n "${OAUTHD_BIN:-}" ]; then
+    # Someone else's build: say which file, its tree's commit and when it was built.
+    bin_tree=$(git -C "$(dirname "$BIN")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+    if [ "$bin_tree" != unknown ] && ! git -C "$(dirname "$BIN")" diff --quiet HEAD -- src 2>/dev/null; then
+        bin_tree="$bin_tree+dirty"
+    fi
+    BIN_DESC="$BIN (its tree at $bin_tree, built $(date -u -r "$BIN" +%Y-%m-%dT%H:%M:%SZ))"
+else
+    BIN_DESC="oauthd $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src 2>/dev/null || echo '+dirty')"
+fi
+export SOAK_HEADER="<!-- $BIN_DESC, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, postgres, ${SOAK_SECONDS}s, $SOAK_WORKERS workers + ${SOAK_PASSWORD_RPS}/s paced password logins + ${SOAK_AUTHCODE_RPS}/s paced code flows, argon2 ${OAUTHD_ARGON2_MEMORY_KIB} KiB -->"
 log "soaking for ${SOAK_SECONDS}s ($SOAK_WORKERS workers)"
 load_rc=0
-python3 bench/soak.py || load_rc=$?
+"$PY" bench/soak.py || load_rc=$?
+if [ "$load_rc" = 2 ]; then
+    tail -n 20 "$SERVER_LOG" >&2
+    die "preflight failed (see above); not soaking"
+fi
 
 alive=yes
 kill -0 "$SERVER_PID" 2>/dev/null || alive=no
