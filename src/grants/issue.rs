@@ -22,8 +22,6 @@ pub enum Refresh {
     None,
     /// Start a new family when `offline_access` was granted and the client may refresh.
     NewFamily,
-    /// The caller already stored this (rotated) refresh token.
-    Rotated(String),
 }
 
 /// The signed tokens of one response, before anything is stored.
@@ -46,7 +44,7 @@ pub fn mint(ctx: &Ctx<'_>, s: &Subject<'_>, aud: &str, scope: &str) -> Result<Mi
         azp: client_id,
         scope,
         iat: ctx.now,
-        exp: ctx.now + settings.access_token_ttl as i64,
+        exp: crate::app::later(ctx.now, settings.access_token_ttl),
         jti: mint::new_jti(),
         gty: s.gty,
         auth_time: s.auth_time,
@@ -80,20 +78,25 @@ pub async fn issue(
     scope: String,
     refresh: Refresh,
 ) -> Result<TokenResponse, TokenError> {
+    let family_for = match (refresh, s.user) {
+        (Refresh::NewFamily, Some(user)) if wants_refresh(ctx, &scope) => Some(user),
+        _ => None,
+    };
+    let scope = if family_for.is_some() { scope } else { scope::without(&scope, "offline_access") };
     let minted = mint(ctx, &s, aud, &scope)?;
-    let refresh_token = match (refresh, s.user) {
-        (Refresh::Rotated(t), _) => Some(t),
-        (Refresh::NewFamily, Some(user)) if wants_refresh(ctx, &scope) => {
+    let refresh_token = match family_for {
+        Some(user) => {
             let (token, row) = new_family(ctx, &user.id, aud, &scope, s.gty, s.auth_time.unwrap_or(ctx.now));
             ctx.app.store.insert_refresh_family(&row).await?;
             Some(token)
         }
-        _ => None,
+        None => None,
     };
     Ok(response(ctx, minted, scope, refresh_token))
 }
 
 /// Refresh tokens go to user flows that were granted `offline_access` by a client allowed them.
+/// Without one, `offline_access` is left out of the granted scope (OIDC Core §11).
 pub fn wants_refresh(ctx: &Ctx<'_>, scope: &str) -> bool {
     scope::contains(scope, "offline_access") && ctx.client.entry.client.allows_grant("refresh_token")
 }
@@ -120,7 +123,7 @@ pub fn refresh_row(
         gty: gty.to_string(),
         auth_time,
         created_at: ctx.now,
-        expires_at: (ctx.now + s.refresh_token_idle_ttl as i64).min(family.1),
+        expires_at: crate::app::later(ctx.now, s.refresh_token_idle_ttl).min(family.1),
         family_expires_at: family.1,
         used_at: None,
         family_revoked: false,
@@ -138,7 +141,7 @@ pub fn new_family(
 ) -> (String, RefreshToken) {
     let token = secret::random_token(32);
     let family_id = mint::new_jti();
-    let expires = ctx.now + ctx.app.settings.refresh_token_ttl as i64;
+    let expires = crate::app::later(ctx.now, ctx.app.settings.refresh_token_ttl);
     let row = refresh_row(ctx, &token, (&family_id, expires), user_id, aud, scope, gty, auth_time);
     (token, row)
 }
@@ -159,7 +162,7 @@ fn id_token(
         aud: client_id,
         azp: client_id,
         iat: ctx.now,
-        exp: ctx.now + s.id_token_ttl as i64,
+        exp: crate::app::later(ctx.now, s.id_token_ttl),
         auth_time,
         nonce,
         at_hash: Some(mint::at_hash(access_token)),

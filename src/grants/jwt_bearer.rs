@@ -29,7 +29,7 @@ pub async fn check(app: &AppState, token: &str, now: i64) -> Result<Checked, Tok
     assertion::check_header(&parsed.header).map_err(TokenError::grant)?;
     let iss = parsed.claims["iss"].as_str().ok_or_else(|| TokenError::grant("iss is required"))?;
     let issuer = app.issuer(iss).await?.filter(|i| i.enabled);
-    let issuer = issuer.ok_or_else(|| TokenError::grant(format!("issuer {iss:?} is not trusted")))?;
+    let issuer = issuer.ok_or_else(|| TokenError::grant(format!("issuer '{iss}' is not trusted")))?;
     let keys = issuer_keys(app, &issuer, parsed.header["kid"].as_str()).await?;
     assertion::verify_signature(token, &parsed.header, &keys).map_err(TokenError::grant)?;
     let token_endpoint = app.settings.token_endpoint();
@@ -43,7 +43,7 @@ pub async fn check(app: &AppState, token: &str, now: i64) -> Result<Checked, Tok
     assertion::check_claims(&parsed.claims, &rules).map_err(TokenError::grant)?;
     let sub = parsed.claims["sub"].as_str().unwrap_or_default();
     if !assertion::subject_allowed(&issuer.subjects, sub) {
-        return Err(TokenError::grant(format!("subject {sub:?} is not allowed for this issuer")));
+        return Err(TokenError::grant(format!("subject '{sub}' is not allowed for this issuer")));
     }
     Ok(Checked { issuer, claims: parsed.claims })
 }
@@ -80,19 +80,15 @@ pub async fn handle(
         None if issuer.client_auth == "optional" => {
             AuthedClient { entry: Arc::new(issuer_as_client(&issuer, app)), authenticated: false }
         }
-        None => {
-            return Err(TokenError::InvalidClient {
-                desc: "client authentication required for this issuer".into(),
-                basic: false,
-            })
-        }
+        None => return Err(TokenError::client("client authentication required for this issuer")),
     };
     let ctx = Ctx { app, client, form, now, ip };
     let (aud, scope) = resolve_target_or(&app.settings, &ctx.client.entry, form, true, issuer.audience.as_deref())?;
     let sub = checked.claims["sub"].as_str().unwrap_or_default();
     let user = map_subject(app, &issuer, sub, &checked.claims, now).await?;
     if let Some(jti) = checked.claims["jti"].as_str() {
-        let exp = checked.claims["exp"].as_f64().unwrap_or(0.0) as i64 + app.settings.jwt_clock_skew as i64;
+        let exp =
+            (checked.claims["exp"].as_f64().unwrap_or(0.0) as i64).saturating_add(app.settings.jwt_clock_skew as i64);
         if !app.store.use_jti(&issuer.issuer, jti, exp).await? {
             return Err(TokenError::grant("jti has already been used (replay)"));
         }

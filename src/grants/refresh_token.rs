@@ -1,8 +1,8 @@
 //! `grant_type=refresh_token`, RFC 6749 §6, rotated on every use with reuse detection
 //! (RFC 9700 §4.14.2): presenting a used token revokes its whole family.
 
-use super::issue::refresh_row;
-use super::{issue, Ctx, Refresh, Subject, TokenResponse};
+use super::issue::{mint, refresh_row, response};
+use super::{requested_audience, Ctx, Subject, TokenResponse};
 use crate::error::TokenError;
 use crate::oauth::{scope, secret};
 use crate::store::Rotation;
@@ -22,10 +22,24 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     if rec.family_revoked || rec.expires_at <= ctx.now || rec.family_expires_at <= ctx.now {
         return Err(invalid());
     }
+    // RFC 8707 §2.2: a refresh cannot switch the token to another resource.
+    if requested_audience(ctx.form)?.is_some_and(|a| a != rec.audience) {
+        return Err(TokenError::target(format!("the refresh token was issued for audience '{}'", rec.audience)));
+    }
     let granted: Vec<&str> = rec.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let narrowed = scope::narrow(ctx.form.get("scope"), &granted).map_err(TokenError::scope)?;
 
     let user = app.store.get_user(&rec.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
+    let subject = Subject {
+        sub: &user.id,
+        user: Some(&user),
+        gty: &rec.gty,
+        auth_time: Some(rec.auth_time),
+        nonce: None,
+        idp: None,
+    };
+    // Minting first: once the old token is consumed, nothing may fail before the answer.
+    let minted = mint(ctx, &subject, &rec.audience, &narrowed)?;
     let next = secret::random_token(32);
     let row = refresh_row(
         ctx,
@@ -41,15 +55,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         // Another request consumed it first: one of the two holders is not legitimate.
         return Err(reuse(ctx, &rec.family_id, &rec.user_id).await);
     }
-    let subject = Subject {
-        sub: &user.id,
-        user: Some(&user),
-        gty: &rec.gty,
-        auth_time: Some(rec.auth_time),
-        nonce: None,
-        idp: None,
-    };
-    issue(ctx, subject, &rec.audience, narrowed, Refresh::Rotated(next)).await
+    Ok(response(ctx, minted, narrowed, Some(next)))
 }
 
 async fn reuse(ctx: &Ctx<'_>, family_id: &str, user_id: &str) -> TokenError {

@@ -9,6 +9,7 @@ mod authorize;
 pub mod cli;
 mod client_credentials;
 mod errors;
+mod hostile_input;
 mod jwt_bearer;
 mod keys;
 mod lifecycle;

@@ -113,7 +113,7 @@ pub async fn login_post(State(app): State<App>, req: Request) -> Response {
         user_id: user.id.clone(),
         auth_time: t,
         created_at: t,
-        expires_at: t + app.settings.session_ttl as i64,
+        expires_at: crate::app::later(t, app.settings.session_ttl),
     };
     let stored = async {
         if let Some(old) = read_cookie(&f.headers, SESSION_COOKIE) {
@@ -242,7 +242,7 @@ async fn issue_code(app: &AppState, req: &AuthzRequest, active: &Active, t: i64)
         nonce: req.nonce.clone(),
         auth_time: active.auth_time,
         created_at: t,
-        expires_at: t + app.settings.code_ttl as i64,
+        expires_at: crate::app::later(t, app.settings.code_ttl),
         used_at: None,
         access_jti: None,
         access_exp: None,
@@ -278,6 +278,7 @@ fn fail(app: &AppState, e: AuthzError) -> Response {
             r
         }
         AuthzError::Redirect { redirect_uri, state, error, description } => {
+            let description = crate::error::sanitize_description(&description);
             let pairs = [("error", error), ("error_description", description.as_str())];
             redirect(&response_uri(&redirect_uri, &app.settings.issuer, &pairs, state.as_deref()))
         }
