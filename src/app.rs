@@ -36,12 +36,17 @@ pub fn now() -> i64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
 }
 
+/// `secs` after `now`, saturating instead of overflowing.
+pub fn later(now: i64, secs: u64) -> i64 {
+    now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX))
+}
+
 impl AppState {
     /// Connects, migrates, makes sure a signing key exists and loads it.
     pub async fn init(settings: Settings) -> anyhow::Result<App> {
-        let store =
-            crate::store::connect(&settings.database_url, Duration::from_millis(settings.db_timeout_ms)).await?;
-        store.migrate().await?;
+        let db_timeout = Duration::from_millis(settings.db_timeout_ms);
+        let store = crate::store::open(&settings.database_url, db_timeout).await?;
+        let store = crate::store::Deadline::wrap(store, db_timeout);
         let kek = Kek::from_settings(&settings)?;
         if let Some(k) = &kek {
             keys::seal_plaintext(store.as_ref(), k).await?;

@@ -264,10 +264,7 @@ fn read_password() -> anyhow::Result<String> {
 }
 
 async fn open(settings: &Settings) -> anyhow::Result<Arc<dyn Store>> {
-    let store =
-        crate::store::connect(&settings.database_url, std::time::Duration::from_millis(settings.db_timeout_ms)).await?;
-    store.migrate().await?;
-    Ok(store)
+    crate::store::open(&settings.database_url, std::time::Duration::from_millis(settings.db_timeout_ms)).await
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {

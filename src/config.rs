@@ -75,6 +75,8 @@ pub struct Settings {
     /// Seconds between purges of expired codes, jtis, deny-list entries, sessions and refresh
     /// tokens (the first runs within 5 s of start).
     pub purge_interval: u64,
+    /// Seconds a request may take in all: then 503 JSON on the back channel, 408 elsewhere.
+    pub request_timeout: u64,
 }
 
 /// A setting that must never be printed.
@@ -129,6 +131,7 @@ impl Default for Settings {
             header_read_timeout: 10,
             shutdown_grace: 30,
             purge_interval: 300,
+            request_timeout: 30,
         }
     }
 }
@@ -222,25 +225,10 @@ impl Settings {
         {
             bail!("invalid setting `database_url`: use sqlite://PATH or postgres://…");
         }
-        let positive = [
-            ("access_token_ttl", self.access_token_ttl),
-            ("id_token_ttl", self.id_token_ttl),
-            ("refresh_token_ttl", self.refresh_token_ttl),
-            ("refresh_token_idle_ttl", self.refresh_token_idle_ttl),
-            ("lockout_window", self.lockout_window),
-            ("ip_failure_window", self.ip_failure_window),
-            ("db_timeout_ms", self.db_timeout_ms),
-            ("header_read_timeout", self.header_read_timeout),
-            ("password_hash_concurrency", self.password_hash_concurrency as u64),
-            ("purge_interval", self.purge_interval),
-        ];
-        for (key, v) in positive {
-            if v == 0 {
-                bail!("invalid setting `{key}`: must be greater than zero");
+        for (key, v, min, max, unit) in self.bounds() {
+            if v < min || v > max {
+                bail!("invalid setting `{key}`: must be between {min} and {max} {unit}, got {v}");
             }
-        }
-        if self.code_ttl > 600 {
-            bail!("invalid setting `code_ttl`: at most 600 seconds (RFC 6749 §4.1.2)");
         }
         if self.lockout_threshold < 1 {
             bail!("invalid setting `lockout_threshold`: must be at least 1");
@@ -259,6 +247,33 @@ impl Settings {
         Ok(())
     }
 
+    /// Every numeric setting with its allowed range, so that no lifetime can overflow a
+    /// timestamp and no timeout can outlast the requests it guards.
+    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 18] {
+        const DAY: u64 = 86400;
+        [
+            ("access_token_ttl", self.access_token_ttl, 1, DAY, "seconds"),
+            ("id_token_ttl", self.id_token_ttl, 1, DAY, "seconds"),
+            ("refresh_token_ttl", self.refresh_token_ttl, 1, 365 * DAY, "seconds"),
+            ("refresh_token_idle_ttl", self.refresh_token_idle_ttl, 1, 365 * DAY, "seconds"),
+            // RFC 6749 §4.1.2: a maximum code lifetime of 10 minutes is recommended.
+            ("code_ttl", self.code_ttl, 1, 600, "seconds"),
+            ("session_ttl", self.session_ttl, 1, 30 * DAY, "seconds"),
+            ("client_cache_ttl", self.client_cache_ttl, 0, 3600, "seconds"),
+            ("key_refresh_interval", self.key_refresh_interval, 1, 3600, "seconds"),
+            ("lockout_window", self.lockout_window, 1, DAY, "seconds"),
+            ("ip_failure_window", self.ip_failure_window, 1, DAY, "seconds"),
+            ("jwt_clock_skew", self.jwt_clock_skew, 0, 600, "seconds"),
+            ("jwks_cache_ttl", self.jwks_cache_ttl, 1, DAY, "seconds"),
+            ("db_timeout_ms", self.db_timeout_ms, 1, 30_000, "milliseconds"),
+            ("header_read_timeout", self.header_read_timeout, 1, 300, "seconds"),
+            ("shutdown_grace", self.shutdown_grace, 0, 3600, "seconds"),
+            ("request_timeout", self.request_timeout, 1, 300, "seconds"),
+            ("purge_interval", self.purge_interval, 1, DAY, "seconds"),
+            ("password_hash_concurrency", self.password_hash_concurrency as u64, 1, 1024, "hashes"),
+        ]
+    }
+
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.issuer)
     }
@@ -269,7 +284,7 @@ impl Settings {
 
     /// How long a retired signing key stays published: the longest a token it signed may live.
     pub fn key_publish_window(&self) -> i64 {
-        (self.access_token_ttl.max(self.id_token_ttl) + 300) as i64
+        crate::app::later(300, self.access_token_ttl.max(self.id_token_ttl))
     }
 }
 

@@ -15,10 +15,10 @@ pub enum TokenError {
     /// The request is missing a required parameter, repeats one, or is otherwise malformed.
     #[error("invalid_request: {0}")]
     InvalidRequest(Desc),
-    /// Client authentication failed. `basic` is set when the client used the Authorization header,
-    /// which makes the answer 401 with `WWW-Authenticate: Basic`.
-    #[error("invalid_client: {desc}")]
-    InvalidClient { desc: Desc, basic: bool },
+    /// Client authentication failed: 401 with `WWW-Authenticate: Basic`, whatever method was
+    /// tried, because RFC 9110 §15.5.2 requires a challenge on every 401.
+    #[error("invalid_client: {0}")]
+    InvalidClient(Desc),
     /// The grant (code, refresh token, credentials, assertion) is invalid, expired or revoked.
     #[error("invalid_grant: {0}")]
     InvalidGrant(Desc),
@@ -34,6 +34,12 @@ pub enum TokenError {
     /// RFC 8707: the requested resource (audience) is unknown or not allowed for this client.
     #[error("invalid_target: {0}")]
     InvalidTarget(Desc),
+    /// The endpoint was called with a method other than POST: 405 with `Allow: POST`.
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    /// The client did not send its request body in time: 408.
+    #[error("request body timeout")]
+    BodyTimeout,
     /// The request body is larger than the endpoint accepts.
     #[error("payload too large")]
     PayloadTooLarge,
@@ -67,8 +73,8 @@ impl TokenError {
     pub fn unauthorized(d: impl Into<Desc>) -> Self {
         Self::UnauthorizedClient(d.into())
     }
-    pub fn client(basic: bool) -> Self {
-        Self::InvalidClient { desc: "client authentication failed".into(), basic }
+    pub fn client(d: impl Into<Desc>) -> Self {
+        Self::InvalidClient(d.into())
     }
 
     /// The RFC 6749 error code.
@@ -80,12 +86,18 @@ impl TokenError {
         use TokenError::*;
         match self {
             InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", Some(d)),
-            InvalidClient { desc, .. } => (StatusCode::UNAUTHORIZED, "invalid_client", Some(desc)),
+            InvalidClient(d) => (StatusCode::UNAUTHORIZED, "invalid_client", Some(d)),
             InvalidGrant(d) => (StatusCode::BAD_REQUEST, "invalid_grant", Some(d)),
             UnauthorizedClient(d) => (StatusCode::BAD_REQUEST, "unauthorized_client", Some(d)),
             UnsupportedGrantType(d) => (StatusCode::BAD_REQUEST, "unsupported_grant_type", Some(d)),
             InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", Some(d)),
             InvalidTarget(d) => (StatusCode::BAD_REQUEST, "invalid_target", Some(d)),
+            MethodNotAllowed => {
+                (StatusCode::METHOD_NOT_ALLOWED, "invalid_request", Some("this endpoint accepts only POST"))
+            }
+            BodyTimeout => {
+                (StatusCode::REQUEST_TIMEOUT, "invalid_request", Some("the request body was not received in time"))
+            }
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", Some("request body too large")),
             TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "slow_down", Some("too many attempts; retry later"))
@@ -108,9 +120,32 @@ impl From<StoreError> for TokenError {
                 tracing::warn!(error = %msg, "storage unavailable");
                 TokenError::TemporarilyUnavailable
             }
+            StoreError::InvalidInput(msg) => {
+                tracing::warn!(error = %msg, "the database refused a request value");
+                TokenError::request("a parameter contains characters that are not allowed")
+            }
             other => TokenError::Internal(other.into()),
         }
     }
+}
+
+/// RFC 6749 §5.2 allows only `%x20-21 / %x23-5B / %x5D-7E` in `error_description`: quotes become
+/// `'`, and backslashes, control and non-ASCII characters become `?`.
+pub fn sanitize_description(d: &str) -> String {
+    d.chars()
+        .map(|c| match c {
+            '"' => '\'',
+            '\\' => '?',
+            ' '..='~' => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+/// The JSON answer of the panic backstop: a bare `server_error`, never the panic message.
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    TokenError::Internal(anyhow::anyhow!("panic")).into_response()
 }
 
 impl IntoResponse for TokenError {
@@ -120,7 +155,7 @@ impl IntoResponse for TokenError {
         }
         let (status, code, desc) = self.parts();
         let body = match desc {
-            Some(d) => json!({ "error": code, "error_description": d }),
+            Some(d) => json!({ "error": code, "error_description": sanitize_description(d) }),
             None => json!({ "error": code }),
         };
         let mut resp = (status, axum::Json(body)).into_response();
@@ -128,11 +163,11 @@ impl IntoResponse for TokenError {
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
         match self {
-            TokenError::InvalidClient { basic: true, .. } => {
-                h.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"oauthd\", charset=\"UTF-8\""),
-                );
+            TokenError::InvalidClient(_) => {
+                h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"oauthd\""));
+            }
+            TokenError::MethodNotAllowed => {
+                h.insert(header::ALLOW, HeaderValue::from_static("POST"));
             }
             TokenError::TooManyRequests { retry_after } => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
@@ -143,5 +178,38 @@ impl IntoResponse for TokenError {
             _ => {}
         }
         resp
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_keep_only_the_characters_rfc6749_allows() {
+        assert_eq!(sanitize_description("scope 'a' is not allowed"), "scope 'a' is not allowed");
+        assert_eq!(sanitize_description("scope \"é\\x\"\n\u{0}"), "scope '??x'??");
+        let all: String = (0u8..=127).map(char::from).chain(['€', '\u{202e}']).collect();
+        let clean = sanitize_description(&all);
+        assert!(clean
+            .bytes()
+            .all(|b| b == 0x20 || b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b)));
+        assert_eq!(clean.chars().count(), all.chars().count(), "one character for one");
+    }
+
+    #[test]
+    fn every_invalid_client_answer_carries_a_basic_challenge() {
+        let r = TokenError::client("nope").into_response();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(r.headers()[header::WWW_AUTHENTICATE], "Basic realm=\"oauthd\"");
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+    }
+
+    #[test]
+    fn a_panic_is_a_json_server_error_with_no_store() {
+        let r = panic_response(Box::new("boom"));
+        assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(r.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(r.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
     }
 }

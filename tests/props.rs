@@ -29,6 +29,9 @@ use oauthd::oauth::{pkce, redirect_uri, scope};
 
 // ------------------------------------------------------------------------------------ config
 
+/// Any text without NUL, which no form parameter may hold.
+const TEXT: &str = "(?s)[^\x00]{0,24}";
+
 fn cases() -> u32 {
     std::env::var("PROPTEST_CASES").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(256)
 }
@@ -308,8 +311,8 @@ proptest! {
 
     #[test]
     fn a_form_of_distinct_pairs_round_trips_through_parse_form(
-        pairs in prop::collection::btree_map(any::<String>(), any::<String>(), 0..=MAX_PARAMS),
-        absent in any::<String>(),
+        pairs in prop::collection::btree_map(TEXT, TEXT, 0..=MAX_PARAMS),
+        absent in TEXT,
     ) {
         let body = urlencode_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let form = parse_form(body.as_bytes()).map_err(|e| TestCaseError::fail(format!("{e}: {body:?}")))?;
@@ -323,11 +326,30 @@ proptest! {
     }
 
     #[test]
+    fn a_nul_anywhere_in_a_form_is_rejected(
+        pairs in prop::collection::btree_map(TEXT, TEXT, 1..MAX_PARAMS),
+        which in any::<Index>(),
+        in_key in any::<bool>(),
+        at in any::<Index>(),
+    ) {
+        let mut pairs: Vec<(String, String)> = pairs.into_iter().collect();
+        let i = which.index(pairs.len());
+        let target = if in_key { &mut pairs[i].0 } else { &mut pairs[i].1 };
+        let cuts: Vec<usize> = (0..=target.len()).filter(|&i| target.is_char_boundary(i)).collect();
+        target.insert(cuts[at.index(cuts.len())], '\0');
+        let body = urlencode_pairs(pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        match parse_form(body.as_bytes()) {
+            Err(TokenError::InvalidRequest(d)) => prop_assert!(d.contains("NUL"), "{}", d),
+            other => prop_assert!(false, "{:?} accepted: {:?}", body, other),
+        }
+    }
+
+    #[test]
     fn a_repeated_key_is_rejected_however_it_is_spelled(
-        pairs in prop::collection::btree_map(any::<String>(), any::<String>(), 1..MAX_PARAMS),
+        pairs in prop::collection::btree_map(TEXT, TEXT, 1..MAX_PARAMS),
         which in any::<Index>(),
         at in any::<Index>(),
-        value in any::<String>(),
+        value in TEXT,
         spell_every_byte in any::<bool>(),
     ) {
         let mut parts: Vec<String> =
@@ -391,8 +413,8 @@ proptest! {
 
     #[test]
     fn basic_credentials_round_trip_urlencoded_ids_and_secrets(
-        id in "(?s).{1,32}",
-        secret in "(?s).{0,48}",
+        id in "(?s)[^\x00]{1,32}",
+        secret in "(?s)[^\x00]{0,48}",
         scheme_case in prop::collection::vec(any::<bool>(), 5),
     ) {
         let raw = format!("{}:{}", urlencode(&id), urlencode(&secret));
@@ -400,6 +422,18 @@ proptest! {
         let got = basic_credentials(&authorization(HeaderValue::from_str(&value).unwrap()))
             .map_err(|e| TestCaseError::fail(format!("{e}: {value}")))?;
         prop_assert_eq!(got, Some((id, secret)));
+    }
+
+    #[test]
+    fn basic_credentials_with_a_nul_are_invalid_client(
+        id in "(?s)[^\x00]{0,8}\x00(?s)[^\x00]{0,8}",
+        secret in "(?s).{0,16}",
+        encode in any::<bool>(),
+    ) {
+        let raw = if encode { format!("{}:{}", urlencode(&id), urlencode(&secret)) } else { format!("{id}:{secret}") };
+        let value = format!("Basic {}", STANDARD.encode(raw));
+        let got = basic_credentials(&authorization(HeaderValue::from_str(&value).unwrap()));
+        prop_assert!(matches!(got, Err(TokenError::InvalidClient(_))), "{:?}", got);
     }
 
     #[test]
@@ -513,7 +547,14 @@ proptest! {
                 prop_assert_eq!(p.header, serde_json::from_slice::<Value>(&h).unwrap());
                 prop_assert_eq!(p.claims, serde_json::from_slice::<Value>(&c).unwrap());
             }
-            Err(e) => prop_assert!(sig.is_empty() || token.len() > assertion::MAX_ASSERTION_BYTES, "{}", e),
+            // serde_json writes NUL as \u0000, which `parse` refuses wherever it is.
+            Err(e) => prop_assert!(
+                sig.is_empty()
+                    || token.len() > assertion::MAX_ASSERTION_BYTES
+                    || (e.contains("NUL") && [&h, &c].iter().any(|j| String::from_utf8_lossy(j).contains("\\u0000"))),
+                "{}",
+                e
+            ),
         }
     }
 
@@ -563,8 +604,10 @@ proptest! {
         prop_assert!(assertion::check_header(&Value::Object(h.clone())).is_err(), "{:?}", h);
         // The same header, as it comes out of a parsed assertion.
         let token = format!("{}.{}.sig", URL_SAFE_NO_PAD.encode(serde_json::to_vec(&h).unwrap()), URL_SAFE_NO_PAD.encode(b"{}"));
-        let parsed = assertion::parse(&token).map_err(TestCaseError::fail)?;
-        prop_assert!(assertion::check_header(&parsed.header).is_err());
+        match assertion::parse(&token) {
+            Ok(parsed) => prop_assert!(assertion::check_header(&parsed.header).is_err()),
+            Err(e) => prop_assert!(e.contains("NUL"), "{}", e),
+        }
     }
 
     #[test]

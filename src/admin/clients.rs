@@ -30,13 +30,62 @@ pub struct NewClient {
     pub allow_http_loopback_jwks: bool,
 }
 
-/// Creates the client and returns it with its one-time secret.
+/// Creates the client and returns it with its one-time secret. Everything is checked before
+/// anything is stored, so a refused request leaves no client whose secret nobody saw.
 pub async fn create(
     store: &dyn Store,
     req: NewClient,
     default_audience: Option<&str>,
     now: i64,
 ) -> anyhow::Result<(Client, Option<String>)> {
+    let (id, grants, key_auth) = check(&req)?;
+    let api_grant = match &req.scope {
+        Some(scope) => Some(check_grant(store, req.api.as_deref().or(default_audience), scope).await?),
+        None => None,
+    };
+    let plain = (!req.public && !key_auth).then(|| secret::random_token(32));
+    let client = Client {
+        id: id.clone(),
+        name: req.name.clone(),
+        secret_hash: plain.as_deref().map(secret::digest),
+        public: req.public,
+        grant_types: grants.join(" "),
+        redirect_uris: req.redirect_uris.join(" "),
+        allowed_origins: req.allowed_origins.join(" "),
+        first_party: req.first_party,
+        disabled: false,
+        created_at: now,
+        updated_at: now,
+        post_logout_redirect_uris: req.post_logout_redirect_uris.join(" "),
+        auth_method: if key_auth { "private_key_jwt".into() } else { String::new() },
+        jwks_uri: req.jwks_uri.clone(),
+        jwks_json: req.jwks_json.clone(),
+    };
+    store.insert_client(&client).await.map_err(|e| match e {
+        crate::store::StoreError::Conflict => {
+            anyhow::anyhow!("a client with id {id} already exists")
+        }
+        e => e.into(),
+    })?;
+    if let Some((api, scope, exists)) = api_grant {
+        let granted = async {
+            if !exists {
+                super::create_api(store, api, None, scope, now).await?;
+            }
+            super::grant(store, &id, api, scope).await
+        };
+        // Only the database can fail here; take the client back rather than leave it half made.
+        if let Err(e) = granted.await {
+            let _ = store.delete_client(&id).await;
+            return Err(e);
+        }
+    }
+    Ok((client, plain))
+}
+
+/// What can be checked without the database: the id, the grant types (with their default), the
+/// URIs, and whether the client authenticates with keys.
+fn check(req: &NewClient) -> anyhow::Result<(String, Vec<String>, bool)> {
     let id = req.id.clone().unwrap_or_else(|| secret::random_token(16).replace(['-', '_'], "x"));
     if !subject::is_valid_client_id(&id) {
         anyhow::bail!("--id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -");
@@ -66,43 +115,8 @@ pub async fn create(
         "private_key_jwt" => true,
         other => anyhow::bail!("unknown --auth-method {other}"),
     };
-    validate_keys(&req)?;
-    let plain = (!req.public && !key_auth).then(|| secret::random_token(32));
-    let client = Client {
-        id: id.clone(),
-        name: req.name.clone(),
-        secret_hash: plain.as_deref().map(secret::digest),
-        public: req.public,
-        grant_types: grants.join(" "),
-        redirect_uris: req.redirect_uris.join(" "),
-        allowed_origins: req.allowed_origins.join(" "),
-        first_party: req.first_party,
-        disabled: false,
-        created_at: now,
-        updated_at: now,
-        post_logout_redirect_uris: req.post_logout_redirect_uris.join(" "),
-        auth_method: if key_auth { "private_key_jwt".into() } else { String::new() },
-        jwks_uri: req.jwks_uri.clone(),
-        jwks_json: req.jwks_json.clone(),
-    };
-    store.insert_client(&client).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict => {
-            anyhow::anyhow!("a client with id {id} already exists")
-        }
-        e => e.into(),
-    })?;
-    if let Some(scope) = &req.scope {
-        let api = req
-            .api
-            .as_deref()
-            .or(default_audience)
-            .ok_or_else(|| anyhow::anyhow!("--scope needs --api URI (or a default_audience setting)"))?;
-        if store.get_api(api).await?.is_none() {
-            super::create_api(store, api, None, scope, now).await?;
-        }
-        super::grant(store, &id, api, scope).await?;
-    }
-    Ok((client, plain))
+    validate_keys(req)?;
+    Ok((id, grants, key_auth))
 }
 
 /// The same rules as `trust add`: a key-set URL must be fetchable (https, or loopback http when
@@ -118,6 +132,24 @@ fn validate_keys(req: &NewClient) -> anyhow::Result<()> {
         jwk_set::parse_for_config(json).map_err(|e| anyhow::anyhow!("--jwks-file: {e}"))?;
     }
     Ok(())
+}
+
+/// Checks `--api` and `--scope` before the client exists: the API to grant on, the scopes, and
+/// whether the API must be created (with those scopes) first.
+async fn check_grant<'a>(
+    store: &dyn Store,
+    api: Option<&'a str>,
+    scope: &'a str,
+) -> anyhow::Result<(&'a str, &'a str, bool)> {
+    let api = api.ok_or_else(|| anyhow::anyhow!("--scope needs --api URI (or a default_audience setting)"))?;
+    match store.get_api(api).await? {
+        Some(def) => super::defined_scopes(&def, scope).map(|_| (api, scope, true)),
+        None => {
+            super::check_identifier(api)?;
+            crate::oauth::scope::parse(scope).map_err(|e| anyhow::anyhow!(e))?;
+            Ok((api, scope, false))
+        }
+    }
 }
 
 /// An origin is `scheme://host[:port]`, exactly as browsers send it in `Origin`.

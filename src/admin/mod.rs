@@ -26,9 +26,7 @@ pub async fn create_api(
     now: i64,
 ) -> anyhow::Result<Api> {
     let scopes = crate::oauth::scope::parse(scopes).map_err(|e| anyhow::anyhow!(e))?.join(" ");
-    if identifier.is_empty() || identifier.contains(' ') || identifier.contains('#') {
-        anyhow::bail!("--identifier must be a URI without spaces or fragment");
-    }
+    check_identifier(identifier)?;
     let api = Api { identifier: identifier.into(), name: name.unwrap_or(identifier).into(), scopes, created_at: now };
     store.insert_api(&api).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {
@@ -39,15 +37,28 @@ pub async fn create_api(
     Ok(api)
 }
 
+pub fn check_identifier(identifier: &str) -> anyhow::Result<()> {
+    if identifier.is_empty() || identifier.contains(' ') || identifier.contains('#') {
+        anyhow::bail!("--identifier must be a URI without spaces or fragment");
+    }
+    Ok(())
+}
+
+/// The scopes of `scopes`, if `def` defines every one of them.
+pub fn defined_scopes<'a>(def: &Api, scopes: &'a str) -> anyhow::Result<Vec<&'a str>> {
+    let requested = crate::oauth::scope::parse(scopes).map_err(|e| anyhow::anyhow!(e))?;
+    let defined: Vec<&str> = def.scopes.split(' ').collect();
+    if let Some(bad) = requested.iter().find(|s| !defined.contains(s)) {
+        anyhow::bail!("scope {bad} is not defined on API {}", def.identifier);
+    }
+    Ok(requested)
+}
+
 /// Allows `client_id` the given scopes of `api` (replacing an earlier grant on that API).
 pub async fn grant(store: &dyn Store, client_id: &str, api: &str, scopes: &str) -> anyhow::Result<Value> {
     let def = store.get_api(api).await?.ok_or_else(|| anyhow::anyhow!("no API with identifier {api}"))?;
     store.get_client(client_id).await?.ok_or_else(|| anyhow::anyhow!("no client with id {client_id}"))?;
-    let requested = crate::oauth::scope::parse(scopes).map_err(|e| anyhow::anyhow!(e))?;
-    let defined: Vec<&str> = def.scopes.split(' ').collect();
-    if let Some(bad) = requested.iter().find(|s| !defined.contains(s)) {
-        anyhow::bail!("scope {bad} is not defined on API {api}");
-    }
+    let requested = defined_scopes(&def, scopes)?;
     store.upsert_client_grant(client_id, api, &requested.join(" ")).await?;
     Ok(json!({ "client_id": client_id, "api": api, "scopes": requested }))
 }

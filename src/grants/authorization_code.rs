@@ -5,7 +5,7 @@
 use super::issue::{mint, new_family, response, wants_refresh, Binding};
 use super::{Ctx, Subject, TokenResponse};
 use crate::error::TokenError;
-use crate::oauth::{pkce, secret};
+use crate::oauth::{pkce, scope, secret};
 use crate::store::{AuthCode, Redemption};
 
 pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
@@ -32,21 +32,18 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         nonce: rec.nonce.as_deref(),
         idp: None,
     };
-    let minted = mint(ctx, &subject, &rec.audience, &rec.scope)?;
-    let binding = Binding {
-        user_id: &user.id,
-        aud: &rec.audience,
-        scope: &rec.scope,
-        gty: subject.gty,
-        auth_time: rec.auth_time,
-    };
-    let refresh = wants_refresh(ctx, &rec.scope).then(|| new_family(ctx, &minted, &binding));
+    let with_refresh = wants_refresh(ctx, &rec.scope);
+    let scope = if with_refresh { rec.scope.clone() } else { scope::without(&rec.scope, "offline_access") };
+    let minted = mint(ctx, &subject, &rec.audience, &scope)?;
+    let binding =
+        Binding { user_id: &user.id, aud: &rec.audience, scope: &scope, gty: subject.gty, auth_time: rec.auth_time };
+    let refresh = with_refresh.then(|| new_family(ctx, &minted, &binding));
     let redemption =
         Redemption { access_jti: &minted.jti, access_exp: minted.exp, refresh: refresh.as_ref().map(|r| &r.1) };
     if !app.store.redeem_code(&hash, ctx.now, &redemption).await? {
         return Err(reused(ctx, &hash).await);
     }
-    Ok(response(ctx, minted, rec.scope.clone(), refresh.map(|r| r.0)))
+    Ok(response(ctx, minted, scope, refresh.map(|r| r.0)))
 }
 
 fn check(ctx: &Ctx<'_>, rec: &AuthCode, verifier: Option<&str>) -> Result<(), TokenError> {

@@ -44,7 +44,7 @@ pub fn mint(ctx: &Ctx<'_>, s: &Subject<'_>, aud: &str, scope: &str) -> Result<Mi
         azp: client_id,
         scope,
         iat: ctx.now,
-        exp: ctx.now + settings.access_token_ttl as i64,
+        exp: crate::app::later(ctx.now, settings.access_token_ttl),
         jti: mint::new_jti(),
         gty: s.gty,
         auth_time: s.auth_time,
@@ -78,9 +78,14 @@ pub async fn issue(
     scope: String,
     refresh: Refresh,
 ) -> Result<TokenResponse, TokenError> {
+    let family_for = match (refresh, s.user) {
+        (Refresh::NewFamily, Some(user)) if wants_refresh(ctx, &scope) => Some(user),
+        _ => None,
+    };
+    let scope = if family_for.is_some() { scope } else { scope::without(&scope, "offline_access") };
     let minted = mint(ctx, &s, aud, &scope)?;
-    let refresh_token = match (refresh, s.user) {
-        (Refresh::NewFamily, Some(user)) if wants_refresh(ctx, &scope) => {
+    let refresh_token = match family_for {
+        Some(user) => {
             let b = Binding {
                 user_id: &user.id,
                 aud,
@@ -92,12 +97,13 @@ pub async fn issue(
             ctx.app.store.insert_refresh_family(&row).await?;
             Some(token)
         }
-        _ => None,
+        None => None,
     };
     Ok(response(ctx, minted, scope, refresh_token))
 }
 
 /// Refresh tokens go to user flows that were granted `offline_access` by a client allowed them.
+/// Without one, `offline_access` is left out of the granted scope (OIDC Core §11).
 pub fn wants_refresh(ctx: &Ctx<'_>, scope: &str) -> bool {
     scope::contains(scope, "offline_access") && ctx.client.entry.client.allows_grant("refresh_token")
 }
@@ -124,7 +130,7 @@ pub fn refresh_row(ctx: &Ctx<'_>, access: &Minted, token: &str, family: (&str, i
         gty: b.gty.to_string(),
         auth_time: b.auth_time,
         created_at: ctx.now,
-        expires_at: ctx.now.saturating_add(ctx.app.settings.refresh_token_idle_ttl as i64).min(family.1),
+        expires_at: crate::app::later(ctx.now, ctx.app.settings.refresh_token_idle_ttl).min(family.1),
         family_expires_at: family.1,
         used_at: None,
         access_jti: Some(access.jti.clone()),
@@ -137,7 +143,7 @@ pub fn refresh_row(ctx: &Ctx<'_>, access: &Minted, token: &str, family: (&str, i
 pub fn new_family(ctx: &Ctx<'_>, access: &Minted, b: &Binding<'_>) -> (String, RefreshToken) {
     let token = secret::random_token(32);
     let family_id = mint::new_jti();
-    let expires = ctx.now.saturating_add(ctx.app.settings.refresh_token_ttl as i64);
+    let expires = crate::app::later(ctx.now, ctx.app.settings.refresh_token_ttl);
     let row = refresh_row(ctx, access, &token, (&family_id, expires), b);
     (token, row)
 }
@@ -158,7 +164,7 @@ fn id_token(
         aud: client_id,
         azp: client_id,
         iat: ctx.now,
-        exp: ctx.now + s.id_token_ttl as i64,
+        exp: crate::app::later(ctx.now, s.id_token_ttl),
         auth_time,
         nonce,
         at_hash: Some(mint::at_hash(access_token)),

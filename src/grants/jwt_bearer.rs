@@ -42,14 +42,14 @@ pub async fn check(app: &AppState, token: &str, now: i64) -> Result<Checked, Tok
 pub async fn trusted_issuer(app: &AppState, claims: &Value) -> Result<Arc<TrustedIssuer>, TokenError> {
     let iss = claims["iss"].as_str().ok_or_else(|| TokenError::grant("iss is required"))?;
     let issuer = app.issuer(iss).await?.filter(|i| i.enabled);
-    issuer.ok_or_else(|| TokenError::grant(format!("issuer {iss:?} is not trusted")))
+    issuer.ok_or_else(|| TokenError::grant(format!("issuer '{iss}' is not trusted")))
 }
 
 /// `sub` must match the issuer's `--subjects` policy.
 pub fn check_subject(issuer: &TrustedIssuer, claims: &Value) -> Result<(), String> {
     let sub = claims["sub"].as_str().unwrap_or_default();
     if !assertion::subject_allowed(&issuer.subjects, sub) {
-        return Err(format!("subject {sub:?} is not allowed for this issuer"));
+        return Err(format!("subject '{sub}' is not allowed for this issuer"));
     }
     Ok(())
 }
@@ -86,12 +86,7 @@ pub async fn handle(
         None if issuer.client_auth == "optional" => {
             AuthedClient { entry: Arc::new(issuer_as_client(&issuer, app)), authenticated: false }
         }
-        None => {
-            return Err(TokenError::InvalidClient {
-                desc: "client authentication required for this issuer".into(),
-                basic: false,
-            })
-        }
+        None => return Err(TokenError::client("client authentication required for this issuer")),
     };
     let ctx = Ctx { app, client, form, now, ip };
     let oidc = issuer_oidc_scopes(&issuer);
@@ -99,7 +94,8 @@ pub async fn handle(
     let sub = checked.claims["sub"].as_str().unwrap_or_default();
     let user = map_subject(app, &issuer, sub, &checked.claims, now).await?;
     if let Some(jti) = checked.claims["jti"].as_str() {
-        let exp = checked.claims["exp"].as_f64().unwrap_or(0.0) as i64 + app.settings.jwt_clock_skew as i64;
+        let exp =
+            (checked.claims["exp"].as_f64().unwrap_or(0.0) as i64).saturating_add(app.settings.jwt_clock_skew as i64);
         if !app.store.use_jti(&issuer.issuer, jti, exp).await? {
             return Err(TokenError::grant("jti has already been used (replay)"));
         }

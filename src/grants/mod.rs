@@ -54,14 +54,14 @@ pub async fn dispatch(
 ) -> Result<TokenResponse, TokenError> {
     let grant_type = form.require("grant_type")?;
     if !SUPPORTED.contains(&grant_type) {
-        return Err(TokenError::UnsupportedGrantType(format!("grant_type {grant_type:?} is not supported").into()));
+        return Err(TokenError::UnsupportedGrantType(format!("grant_type '{grant_type}' is not supported").into()));
     }
     let now = crate::app::now();
     let client = match identify(app, headers, form).await? {
         Some(c) => c,
         // RFC 7523 §3.1: client authentication is optional for jwt-bearer; the issuer decides.
         None if grant_type == jwt_bearer::GRANT_TYPE => return jwt_bearer::handle(app, None, form, ip, now).await,
-        None => return Err(TokenError::InvalidClient { desc: "client authentication required".into(), basic: false }),
+        None => return Err(TokenError::client("client authentication required")),
     };
     if !client.entry.client.allows_grant(grant_type) {
         return Err(TokenError::unauthorized(format!("client is not allowed the {grant_type} grant")));
@@ -94,6 +94,15 @@ pub fn resolve_target(
     resolve_target_or(settings, entry, form, oidc, None)
 }
 
+/// The audience the request names with `audience` or RFC 8707 `resource`, if any.
+pub fn requested_audience(form: &Form) -> Result<Option<&str>, TokenError> {
+    match (form.get("audience"), form.get("resource")) {
+        (Some(a), Some(r)) if a != r => Err(TokenError::target("audience and resource differ")),
+        (Some(a), _) | (None, Some(a)) => Ok(Some(a)),
+        (None, None) => Ok(None),
+    }
+}
+
 /// As `resolve_target`, with the OIDC scopes this flow may add listed in `oidc`, and `fallback`
 /// tried before `default_audience`.
 pub fn resolve_target_or(
@@ -103,26 +112,26 @@ pub fn resolve_target_or(
     oidc: &[&str],
     fallback: Option<&str>,
 ) -> Result<(String, String), TokenError> {
-    let (audience, resource) = (form.get("audience"), form.get("resource"));
-    let aud = match (audience, resource) {
-        (Some(a), Some(r)) if a != r => return Err(TokenError::target("audience and resource differ")),
-        (Some(a), _) | (None, Some(a)) => a,
-        (None, None) => fallback.or(settings.default_audience()).ok_or_else(|| {
+    let aud = match requested_audience(form)? {
+        Some(a) => a,
+        None => fallback.or(settings.default_audience()).ok_or_else(|| {
             TokenError::target("no audience or resource given, and no default_audience is configured")
         })?,
     };
     let grant = entry
         .grant_for(aud)
-        .ok_or_else(|| TokenError::target(format!("audience {aud:?} is unknown or not granted to this client")))?;
+        .ok_or_else(|| TokenError::target(format!("audience '{aud}' is unknown or not granted to this client")))?;
     let mut allowed: Vec<&str> = grant.scopes.split(' ').filter(|s| !s.is_empty()).collect();
     let requested = form.get("scope");
     allowed.extend(oidc);
-    let granted = scope::narrow(requested, &allowed).map_err(TokenError::scope)?;
-    // With no scope requested, user flows get the API's scopes but no OIDC scopes.
-    let granted = if requested.is_none() && !oidc.is_empty() {
-        granted.split(' ').filter(|s| !scope::OIDC_SCOPES.contains(s)).collect::<Vec<_>>().join(" ")
-    } else {
-        granted
-    };
+    let mut granted = scope::narrow(requested, &allowed).map_err(TokenError::scope)?;
+    if requested.is_none() && !oidc.is_empty() {
+        // With no scope requested, user flows get the API's scopes but no OIDC scopes.
+        granted = granted.split(' ').filter(|s| !scope::OIDC_SCOPES.contains(s)).collect::<Vec<_>>().join(" ");
+    }
+    if !entry.client.allows_grant("refresh_token") {
+        // No refresh token will follow, so the scope must not claim offline access.
+        granted = scope::without(&granted, "offline_access");
+    }
     Ok((aud.to_string(), granted))
 }

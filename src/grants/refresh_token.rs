@@ -2,7 +2,7 @@
 //! (RFC 9700 §4.14.2): presenting a used token revokes its whole family.
 
 use super::issue::{mint, refresh_row, response, Binding};
-use super::{Ctx, Subject, TokenResponse};
+use super::{requested_audience, Ctx, Subject, TokenResponse};
 use crate::error::TokenError;
 use crate::oauth::{scope, secret};
 use crate::store::Rotation;
@@ -21,6 +21,10 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     }
     if rec.family_revoked || rec.expires_at <= ctx.now || rec.family_expires_at <= ctx.now {
         return Err(invalid());
+    }
+    // RFC 8707 §2.2: a refresh cannot switch the token to another resource.
+    if requested_audience(ctx.form)?.is_some_and(|a| a != rec.audience) {
+        return Err(TokenError::target(format!("the refresh token was issued for audience '{}'", rec.audience)));
     }
     let granted: Vec<&str> = rec.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let narrowed = scope::narrow(ctx.form.get("scope"), &granted).map_err(TokenError::scope)?;

@@ -10,7 +10,7 @@ use super::extract::{basic_credentials, Form};
 use crate::app::{AppState, ClientEntry};
 use crate::error::TokenError;
 use crate::jwt::assertion::{self, ClaimRules};
-use crate::oauth::secret;
+use crate::oauth::{secret, subject};
 
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Client assertions are meant to be minted per request; an hour bounds their lifetime.
@@ -31,9 +31,7 @@ impl AuthedClient {
 
 /// Authenticates the client; a request that names no client at all is `invalid_client`.
 pub async fn authenticate(app: &AppState, headers: &HeaderMap, form: &Form) -> Result<AuthedClient, TokenError> {
-    identify(app, headers, form)
-        .await?
-        .ok_or_else(|| TokenError::InvalidClient { desc: "client authentication required".into(), basic: false })
+    identify(app, headers, form).await?.ok_or_else(|| TokenError::client("client authentication required"))
 }
 
 /// Like `authenticate`, but `None` when the request carries no client identification at all.
@@ -51,18 +49,22 @@ pub async fn identify(app: &AppState, headers: &HeaderMap, form: &Form) -> Resul
         let a = client_assertion.ok_or_else(|| TokenError::request("missing parameter: client_assertion"))?;
         return private_key_jwt(app, form, a).await.map(Some);
     }
-    let (id, presented, used_basic) = match (&basic, form.get("client_id")) {
+    let (id, presented) = match (&basic, form.get("client_id")) {
         (Some(_), _) if post_secret.is_some() => {
             return Err(TokenError::request("use exactly one client authentication method"));
         }
         (Some((id, _)), Some(form_id)) if form_id != id => {
             return Err(TokenError::request("client_id does not match the authenticated client"));
         }
-        (Some((id, s)), _) => (id.as_str(), Some(s.as_str()).filter(|s| !s.is_empty()), true),
-        (None, Some(id)) => (id, post_secret, false),
+        (Some((id, s)), _) => (id.as_str(), Some(s.as_str()).filter(|s| !s.is_empty())),
+        (None, Some(id)) => (id, post_secret),
         (None, None) => return Ok(None),
     };
-    let fail = || TokenError::client(used_basic);
+    let fail = || TokenError::client("client authentication failed");
+    // An id no client can have is refused without a database round trip.
+    if !subject::is_valid_client_id(id) {
+        return Err(fail());
+    }
     let entry = app.client(id).await?.ok_or_else(fail)?;
     let c = &entry.client;
     if c.disabled {
@@ -77,13 +79,16 @@ pub async fn identify(app: &AppState, headers: &HeaderMap, form: &Form) -> Resul
 }
 
 async fn private_key_jwt(app: &AppState, form: &Form, token: &str) -> Result<AuthedClient, TokenError> {
-    let fail = |d: String| TokenError::InvalidClient { desc: format!("client assertion: {d}").into(), basic: false };
+    let fail = |d: String| TokenError::client(format!("client assertion: {d}"));
     let parsed = assertion::parse(token).map_err(fail)?;
     assertion::check_header(&parsed.header).map_err(fail)?;
     let c = &parsed.claims;
     let (iss, sub) = (c["iss"].as_str().unwrap_or(""), c["sub"].as_str().unwrap_or(""));
     if iss.is_empty() || iss != sub {
         return Err(fail("iss and sub must both be the client_id".into()));
+    }
+    if !subject::is_valid_client_id(iss) {
+        return Err(fail("unknown or disabled client".into()));
     }
     if form.get("client_id").is_some_and(|id| id != iss) {
         return Err(fail("client_id does not match iss".into()));
@@ -101,7 +106,7 @@ async fn private_key_jwt(app: &AppState, form: &Form, token: &str) -> Result<Aut
     let rules = ClaimRules::ours(settings, &token_endpoint, now, CLIENT_ASSERTION_MAX_AGE, true);
     assertion::check_claims(c, &rules).map_err(fail)?;
     let jti = c["jti"].as_str().unwrap_or_default();
-    let exp = c["exp"].as_f64().unwrap_or(0.0) as i64 + rules.skew;
+    let exp = (c["exp"].as_f64().unwrap_or(0.0) as i64).saturating_add(rules.skew);
     if !app.store.use_jti(&format!("client:{iss}"), jti, exp).await? {
         return Err(fail("jti was already used".into()));
     }
@@ -115,15 +120,12 @@ async fn client_keys(
 ) -> Result<Arc<jsonwebtoken::jwk::JwkSet>, TokenError> {
     match (&entry.client.jwks_json, &entry.client.jwks_uri) {
         // A bad stored set is the client's registration problem, not a server error.
-        (Some(json), _) => crate::jwt::jwk_set::parse(json.as_bytes()).map(|(set, _)| Arc::new(set)).map_err(|e| {
-            TokenError::InvalidClient {
-                desc: format!("client assertion: the client's key set is invalid: {e}").into(),
-                basic: false,
-            }
-        }),
+        (Some(json), _) => crate::jwt::jwk_set::parse(json.as_bytes())
+            .map(|(set, _)| Arc::new(set))
+            .map_err(|e| TokenError::client(format!("client assertion: the client's key set is invalid: {e}"))),
         (None, Some(uri)) => {
             app.jwks.get(uri, kid).await.map_err(|e| TokenError::Unavailable(format!("client key set: {e}").into()))
         }
-        (None, None) => Err(TokenError::InvalidClient { desc: "the client has no keys".into(), basic: false }),
+        (None, None) => Err(TokenError::client("the client has no keys")),
     }
 }

@@ -13,6 +13,8 @@ use crate::error::TokenError;
 
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 pub const MAX_PARAMS: usize = 64;
+/// A client that has not sent its body by then is stalling, not us: 408, not 503.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Form parameters. Empty values count as absent (§3.1); repeats are rejected (§3.2).
 #[derive(Debug, Default)]
@@ -27,14 +29,13 @@ impl Form {
     }
 }
 
-/// Reads and parses a form body, enforcing the content type and the size limit.
+/// Reads and parses a form body, enforcing the size limit first (so an oversized body is 413
+/// whatever its type), then the content type. The body is read up to the limit rather than
+/// refused on its Content-Length: closing on a client still sending would reset the connection
+/// before it reads our answer.
 pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, TokenError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim();
-    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-        return Err(TokenError::request("body must be application/x-www-form-urlencoded"));
-    }
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES).await.map_err(|e| {
+    let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES));
+    let bytes = read.await.map_err(|_| TokenError::BodyTimeout)?.map_err(|e| {
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
         if too_large {
             TokenError::PayloadTooLarge
@@ -42,6 +43,11 @@ pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, TokenErr
             TokenError::request("could not read body")
         }
     })?;
+    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err(TokenError::request("body must be application/x-www-form-urlencoded"));
+    }
     parse_form(&bytes)
 }
 
@@ -55,7 +61,7 @@ pub fn parse_form(body: &[u8]) -> Result<Form, TokenError> {
         let key = decode(it.next().unwrap_or_default())?;
         let value = decode(it.next().unwrap_or_default())?;
         if map.contains_key(&key) {
-            return Err(TokenError::request(format!("parameter repeated: {key}")));
+            return Err(TokenError::request(format!("parameter repeated: '{key}'")));
         }
         map.insert(key, value);
     }
@@ -66,6 +72,10 @@ pub fn parse_form(body: &[u8]) -> Result<Form, TokenError> {
 fn decode(raw: &[u8]) -> Result<String, TokenError> {
     let plus: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
     let bytes: Vec<u8> = percent_decode(&plus).collect();
+    // No parameter of ours may hold NUL, and PostgreSQL text cannot store it (SQLSTATE 22021).
+    if bytes.contains(&0) {
+        return Err(TokenError::request("parameters must not contain NUL characters"));
+    }
     String::from_utf8(bytes).map_err(|_| TokenError::request("parameters must be UTF-8"))
 }
 
@@ -75,7 +85,7 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
     let Some(value) = headers.get(header::AUTHORIZATION) else {
         return Ok(None);
     };
-    let bad = || TokenError::client(true);
+    let bad = || TokenError::client("client authentication failed");
     let value = value.to_str().map_err(|_| bad())?;
     let (scheme, b64) = value.trim().split_once(' ').ok_or_else(bad)?;
     if !scheme.eq_ignore_ascii_case("basic") {
@@ -112,8 +122,10 @@ mod tests {
     }
 
     #[test]
-    fn invalid_utf8_is_rejected() {
+    fn invalid_utf8_and_nul_are_rejected() {
         assert!(parse_form(b"a=%ff").is_err());
+        assert!(parse_form(b"a=x%00").is_err());
+        assert!(parse_form(b"a%00=x").is_err());
     }
 
     #[test]
@@ -124,5 +136,9 @@ mod tests {
         assert_eq!(basic_credentials(&h).unwrap(), Some(("my:id".into(), "s+cret".into())));
         h.insert(header::AUTHORIZATION, "Basic !!!".parse().unwrap());
         assert!(basic_credentials(&h).is_err());
+        for nul in ["a%00b:s", "a\0b:s", "a:s%00"] {
+            h.insert(header::AUTHORIZATION, format!("Basic {}", STANDARD.encode(nul)).parse().unwrap());
+            assert!(matches!(basic_credentials(&h), Err(TokenError::InvalidClient(_))), "{nul}");
+        }
     }
 }

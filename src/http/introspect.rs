@@ -15,10 +15,7 @@ pub async fn introspect(State(app): State<App>, req: Request) -> Response {
         let form = read_form(&parts.headers, body).await?;
         let client = authenticate(&app, &parts.headers, &form).await?;
         if !client.authenticated {
-            return Err(TokenError::InvalidClient {
-                desc: "introspection requires client authentication".into(),
-                basic: false,
-            });
+            return Err(TokenError::client("introspection requires client authentication"));
         }
         let token = form.require("token")?;
         Ok(crate::tokens::introspect(&app, client.id(), token, form.get("token_type_hint"), now()).await?)

@@ -14,10 +14,14 @@ mod userinfo;
 
 use std::time::Duration;
 
-use axum::http::{header, HeaderName, HeaderValue, Request};
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::CorsLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -26,6 +30,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::App;
+use crate::error::TokenError;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -37,26 +42,33 @@ pub fn routes(app: App) -> Router {
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route("/.well-known/openid-configuration", get(discovery::metadata))
         .layer(CorsLayer::permissive());
+    let request_timeout = Duration::from_secs(app.settings.request_timeout);
+    let deadline = axum::middleware::from_fn_with_state(request_timeout, deadline);
     let back = Router::new()
-        .route("/token", post(token::token))
-        .route("/revoke", post(revoke::revoke))
+        .route("/token", post(token::token).fallback(only_post))
+        .route("/revoke", post(revoke::revoke).fallback(only_post))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
+        .layer(deadline.clone())
         .layer(client_cors(app.clone()));
     // Introspection is server-to-server (RFC 7662): no CORS, so no browser can call it.
-    let server = Router::new().route("/introspect", post(introspect::introspect));
+    let server = Router::new().route("/introspect", post(introspect::introspect).fallback(only_post)).layer(deadline);
+    // Pages and documents: a stalled request gets a bare 408.
+    let timeout = TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout);
     // /token enforces its own limit, so that an oversized body still gets an RFC 6749 JSON error.
     let rest = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .merge(public)
-        .layer(RequestBodyLimitLayer::new(extract::MAX_BODY_BYTES));
+        .layer(RequestBodyLimitLayer::new(extract::MAX_BODY_BYTES))
+        .layer(timeout);
     // The front channel: never CORS.
     let front = Router::new()
         .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
         .route("/login", post(authorize::login_post))
         .route("/consent", post(authorize::consent_post))
         .route("/logout", get(authorize::logout_get).post(authorize::logout_post))
-        // For what axum writes itself, such as a 405; the pages set their own.
+        .layer(timeout)
+        // For what axum and the timeout write themselves, such as a 405 or 408; pages set their own.
         .layer(
             ServiceBuilder::new()
                 .layer(page_header(header::X_FRAME_OPTIONS, "DENY"))
@@ -75,20 +87,20 @@ pub fn routes(app: App) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                     // Method and path only: query strings and headers may carry secrets.
                     let id =
                         req.extensions().get::<RequestId>().and_then(|r| r.header_value().to_str().ok()).unwrap_or("");
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
                 }))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-                // The 408 is written here, outside the front router's headers.
-                .layer(axum::middleware::map_response(authorize::timeout_headers))
-                .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::X_CONTENT_TYPE_OPTIONS,
                     HeaderValue::from_static("nosniff"),
-                )),
+                ))
+                // The backstop: a panic is a logged JSON 500, not a dropped connection.
+                .layer(CatchPanicLayer::custom(crate::error::panic_response))
+                .layer(axum::middleware::from_fn(metered)),
         )
 }
 
@@ -96,6 +108,29 @@ pub use authorize::Pages;
 
 fn page_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+/// The back channel answers in JSON even when our own work stalls: 503 `temporarily_unavailable`
+/// with no-store, where the front channel gets a bare 408. A client slow to send its body gets
+/// 408 from `read_form` well before this fires.
+async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => {
+            tracing::warn!(limit_s = limit.as_secs(), "back-channel request timed out");
+            TokenError::Unavailable("the request took too long; retry later".into()).into_response()
+        }
+    }
+}
+
+/// Gives each request one account of database time (`db_timeout_ms` in all).
+async fn metered(req: Request, next: Next) -> Response {
+    crate::store::metered(next.run(req)).await
+}
+
+/// RFC 6749 §3.2: the token endpoint (and revocation, introspection) takes POST only.
+async fn only_post() -> Response {
+    TokenError::MethodNotAllowed.into_response()
 }
 
 /// The metrics listener's router: `GET /metrics` in Prometheus text format.
@@ -138,8 +173,7 @@ pub fn client_ip(ext: &axum::http::Extensions) -> std::net::IpAddr {
 }
 
 /// JSON with `Cache-Control: no-store`, for every response that carries tokens or user data.
-pub fn no_store<T: serde::Serialize>(status: axum::http::StatusCode, body: &T) -> axum::response::Response {
-    use axum::response::IntoResponse;
+pub fn no_store<T: serde::Serialize>(status: axum::http::StatusCode, body: &T) -> Response {
     let mut r = (status, axum::Json(body)).into_response();
     r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r.headers_mut().insert(header::PRAGMA, HeaderValue::from_static("no-cache"));

@@ -35,10 +35,23 @@ pub fn parse(token: &str) -> Result<Parsed, String> {
     };
     let header = json(parts[0], "header")?;
     let claims = json(parts[1], "payload")?;
+    // `iss`, `sub` and `jti` become database keys, and PostgreSQL text cannot hold NUL.
+    if has_nul(&header) || has_nul(&claims) {
+        return Err("assertion contains a NUL character".into());
+    }
     if parts[2].is_empty() {
         return Err("assertion is unsigned".into());
     }
     Ok(Parsed { header, claims })
+}
+
+fn has_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(has_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || has_nul(v)),
+        _ => false,
+    }
 }
 
 /// Header rules that need no key: no `none`, no HMAC, no unknown `crit`, not one of our
@@ -66,7 +79,7 @@ pub fn check_header(h: &Value) -> Result<(), String> {
 /// Picks the key by `kid` among `keys` only, takes the algorithm from it, and checks the signature.
 pub fn verify_signature(token: &str, header: &Value, keys: &JwkSet) -> Result<(), String> {
     let jwk = match header["kid"].as_str() {
-        Some(kid) => keys.find(kid).ok_or_else(|| format!("no key with kid {kid:?} at the issuer"))?,
+        Some(kid) => keys.find(kid).ok_or_else(|| format!("no key with kid '{kid}' at the issuer"))?,
         None if keys.keys.len() == 1 => &keys.keys[0],
         None => return Err("assertion has no kid and the issuer has several keys".into()),
     };
@@ -224,6 +237,17 @@ mod tests {
         assert!(!subject_allowed("alice bob", "bo"));
         assert!(subject_allowed("repo:acme/*:ref:refs/heads/main", "repo:acme/api:ref:refs/heads/main"));
         assert!(!subject_allowed("repo:acme/*", "repo:evil/x"));
+    }
+
+    #[test]
+    fn nul_anywhere_in_an_assertion_is_refused() {
+        let enc = |v: serde_json::Value| B64.encode(v.to_string());
+        let h = enc(serde_json::json!({"alg": "ES256"}));
+        for claims in [serde_json::json!({"iss": "a\u{0}"}), serde_json::json!({"aud": ["x", "\u{0}"]})] {
+            let err = parse(&format!("{h}.{}.sig", enc(claims))).err().unwrap();
+            assert!(err.contains("NUL"), "{err}");
+        }
+        assert!(parse(&format!("{h}.{}.sig", enc(serde_json::json!({"iss": "a"})))).is_ok());
     }
 
     #[test]

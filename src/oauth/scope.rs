@@ -30,7 +30,7 @@ pub fn narrow(requested: Option<&str>, allowed: &[&str]) -> Result<String, Strin
         Some(req) => {
             let req = parse(req)?;
             if let Some(bad) = req.iter().find(|t| !allowed.contains(t)) {
-                return Err(format!("scope {bad:?} is not allowed"));
+                return Err(format!("scope '{bad}' is not allowed"));
             }
             Ok(req.join(" "))
         }
@@ -39,6 +39,11 @@ pub fn narrow(requested: Option<&str>, allowed: &[&str]) -> Result<String, Strin
 
 pub fn contains(scope: &str, token: &str) -> bool {
     scope.split(' ').any(|t| t == token)
+}
+
+/// `scope` without `token`.
+pub fn without(scope: &str, token: &str) -> String {
+    scope.split(' ').filter(|t| !t.is_empty() && *t != token).collect::<Vec<_>>().join(" ")
 }
 
 #[cfg(test)]

@@ -1,5 +1,6 @@
 //! Storage: one `Store` trait, a SQLite and a PostgreSQL backend picked by the URL scheme.
 
+mod deadline;
 mod models;
 #[macro_use]
 mod sql;
@@ -11,21 +12,58 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use deadline::{metered, Deadline};
 pub use models::*;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// The database cannot be reached right now (connection refused, pool timeout, shutdown).
+    /// The database cannot be reached right now (connection refused, pool timeout, shutdown,
+    /// busy, deadlock, out of resources, a call past its deadline): the caller may retry.
     #[error("storage unavailable: {0}")]
     Unavailable(String),
     /// A uniqueness constraint was violated.
     #[error("already exists")]
     Conflict,
+    /// The database refused a value (PostgreSQL class 22, e.g. NUL in text): the request is at
+    /// fault, and retrying it cannot help.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
     #[error("storage error: {0}")]
     Other(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// What a database error code means to the caller.
+#[derive(Debug, PartialEq, Eq)]
+enum Class {
+    Retry,
+    BadInput,
+    Other,
+}
+
+/// Classifies a SQLite result code. sqlx reports extended codes (261 = BUSY_RECOVERY,
+/// 517 = BUSY_SNAPSHOT, 262 = LOCKED_SHAREDCACHE, …); the primary code is the low byte.
+fn classify_sqlite(code: &str) -> Class {
+    match code.parse::<i32>().map(|n| n % 256) {
+        Ok(5 | 6) => Class::Retry, // busy, locked
+        _ => Class::Other,
+    }
+}
+
+/// Classifies a PostgreSQL SQLSTATE.
+fn classify_pg(code: &str) -> Class {
+    match code {
+        // Connection (08), insufficient resources (53, e.g. 53300 too many connections),
+        // shutdown and cannot-connect-now (57P), statement_timeout (57014), lock_timeout
+        // (55P03), serialization failure (40001) and deadlock (40P01): all "try again".
+        c if c.starts_with("08") || c.starts_with("53") || c.starts_with("57P") => Class::Retry,
+        "57014" | "55P03" | "40001" | "40P01" => Class::Retry,
+        // Data exceptions: a value from the request the database cannot take (22021: NUL).
+        c if c.starts_with("22") => Class::BadInput,
+        _ => Class::Other,
+    }
+}
 
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
@@ -35,14 +73,15 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Unavailable(e.to_string())
             }
             Database(db) if db.is_unique_violation() => StoreError::Conflict,
-            Database(db) => match db.code().as_deref() {
-                // PostgreSQL class 08 (connection), 57P01-03 (shutdown, cannot connect now),
-                // SQLite 5/6 (busy, locked) all mean "try again", never "your grant is bad".
-                Some(c) if c.starts_with("08") || c.starts_with("57P") || c == "5" || c == "6" => {
-                    StoreError::Unavailable(e.to_string())
+            Database(db) => {
+                let sqlite = db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some();
+                let classify = if sqlite { classify_sqlite } else { classify_pg };
+                match db.code().as_deref().map(classify) {
+                    Some(Class::Retry) => StoreError::Unavailable(e.to_string()),
+                    Some(Class::BadInput) => StoreError::InvalidInput(e.to_string()),
+                    _ => StoreError::Other(e.to_string()),
                 }
-                _ => StoreError::Other(e.to_string()),
-            },
+            }
             _ => StoreError::Other(e.to_string()),
         }
     }
@@ -157,7 +196,8 @@ pub trait Store: Send + Sync {
     async fn purge_expired(&self, now: i64) -> Result<u64>;
 }
 
-/// Connects to the backend named by the URL scheme.
+/// Connects to the backend named by the URL scheme. `timeout` bounds getting a connection
+/// and, on PostgreSQL, each statement (`statement_timeout`); SQLite waits as long for a lock.
 pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Arc<dyn Store>> {
     if url.starts_with("sqlite:") {
         Ok(Arc::new(sqlite::SqliteStore::connect(url, timeout).await?))
@@ -165,5 +205,64 @@ pub async fn connect(url: &str, timeout: Duration) -> anyhow::Result<Arc<dyn Sto
         Ok(Arc::new(postgres::PgStore::connect(url, timeout).await?))
     } else {
         anyhow::bail!("unsupported database_url scheme (use sqlite:// or postgres://)")
+    }
+}
+
+/// Connects and migrates, with errors that name `database_url` (its password redacted).
+pub async fn open(url: &str, timeout: Duration) -> anyhow::Result<Arc<dyn Store>> {
+    use anyhow::Context;
+    let store =
+        connect(url, timeout).await.with_context(|| format!("cannot connect to database_url {}", redact(url)))?;
+    store.migrate().await.with_context(|| format!("cannot migrate the database at database_url {}", redact(url)))?;
+    Ok(store)
+}
+
+/// `url` with any password replaced by `***`, for messages and logs.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        // Unparseable: print nothing that could be a credential.
+        Err(_) if url.contains('@') => "<unparseable URL>".into(),
+        Err(_) => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn busy_and_locked_sqlite_codes_are_retryable_in_every_extended_form() {
+        for code in ["5", "6", "261", "517", "773", "262", "518"] {
+            assert_eq!(classify_sqlite(code), Class::Retry, "{code}");
+        }
+        for code in ["1", "19", "2067", "1555", "11"] {
+            assert_eq!(classify_sqlite(code), Class::Other, "{code}");
+        }
+    }
+
+    #[test]
+    fn postgres_outages_conflicts_and_overload_are_retryable_and_data_errors_are_bad_input() {
+        for code in ["08006", "08001", "53300", "53200", "57P01", "57P03", "57014", "55P03", "40001", "40P01"] {
+            assert_eq!(classify_pg(code), Class::Retry, "{code}");
+        }
+        for code in ["22021", "22P02", "22001"] {
+            assert_eq!(classify_pg(code), Class::BadInput, "{code}");
+        }
+        for code in ["23503", "42P01", "XX000", "5", "261"] {
+            assert_eq!(classify_pg(code), Class::Other, "{code}");
+        }
+    }
+
+    #[test]
+    fn passwords_never_appear_in_a_redacted_url() {
+        assert_eq!(redact("postgres://app:s3cret@db:5432/oauthd"), "postgres://app:***@db:5432/oauthd");
+        assert_eq!(redact("postgres://app@db/oauthd"), "postgres://app@db/oauthd");
+        assert_eq!(redact("sqlite://data/oauthd.db"), "sqlite://data/oauthd.db");
+        assert!(!redact("postgres://app:s3cret@[bad").contains("s3cret"));
     }
 }

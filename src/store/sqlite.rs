@@ -18,7 +18,8 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(5))
+            // A lock held elsewhere costs at most what the pool wait does, then 503.
+            .busy_timeout(timeout)
             .foreign_keys(true);
         if let Some(dir) = opts.get_filename().parent() {
             if !dir.as_os_str().is_empty() {

@@ -75,6 +75,13 @@ async fn bad_configuration_names_the_key_and_never_panics(b: Backend) {
         ("OAUTHD_BIND", "not an address", "bind"),
         ("OAUTHD_SIGNING_ALG", "HS256", "signing_alg"),
         ("OAUTHD_ISSUER", "https://example.com/", "issuer"),
+        // Lifetimes are capped, so `now + ttl` can never overflow.
+        ("OAUTHD_ACCESS_TOKEN_TTL", "9223372036854775807", "access_token_ttl"),
+        ("OAUTHD_ID_TOKEN_TTL", "86401", "id_token_ttl"),
+        ("OAUTHD_REFRESH_TOKEN_TTL", "0", "refresh_token_ttl"),
+        ("OAUTHD_SESSION_TTL", "99999999999", "session_ttl"),
+        ("OAUTHD_DB_TIMEOUT_MS", "600000", "db_timeout_ms"),
+        ("OAUTHD_REQUEST_TIMEOUT", "0", "request_timeout"),
     ] {
         let out = Command::new(env!("CARGO_BIN_EXE_oauthd"))
             .args(["migrate"])
@@ -98,6 +105,44 @@ async fn bad_configuration_names_the_key_and_never_panics(b: Backend) {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("access_token_ttl"));
+}
+
+async fn an_unreachable_database_is_named_at_start_up_without_its_password(_b: Backend) {
+    let out = Command::new(env!("CARGO_BIN_EXE_oauthd"))
+        .args(["migrate"])
+        .env("OAUTHD_DATABASE_URL", "postgres://app:s3cret@127.0.0.1:1/oauthd")
+        .env("OAUTHD_DB_TIMEOUT_MS", "500")
+        .current_dir(std::env::temp_dir())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(err.contains("database_url postgres://app:***@127.0.0.1:1/oauthd"), "{err}");
+    assert!(!err.contains("s3cret") && !err.contains("panicked"), "{err}");
+}
+
+async fn a_refused_client_create_leaves_no_client_behind(b: Backend) {
+    let db = fresh_database(b).await;
+    let (ok, _, err) = oauthd(&db, &["api", "create", "--identifier", API, "--scope", "read:x"], None);
+    assert!(ok, "{err}");
+    let refused: [&[&str]; 3] = [
+        &["client", "create", "--name", "a", "--api", API, "--scope", "write:x"],
+        &["client", "create", "--name", "b", "--scope", "read:x"],
+        &["client", "create", "--name", "c", "--api", "https://new.test#frag", "--scope", "read:x"],
+    ];
+    for args in refused {
+        let (ok, out, err) = oauthd(&db, args, None);
+        assert!(!ok, "{args:?}: {out}");
+        assert!(!out.contains("secret"), "{args:?}: no secret is printed: {out}");
+        assert!(!err.is_empty(), "{args:?}");
+    }
+    let (ok, out, err) = oauthd(&db, &["client", "list", "--json"], None);
+    assert!(ok, "{err}");
+    let list: Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(list, Value::Array(vec![]), "{out}");
+    let (ok, _, err) =
+        oauthd(&db, &["client", "create", "--name", "d", "--api", "https://new.test", "--scope", "x:y"], None);
+    assert!(ok, "an API that does not exist yet is still created with the client: {err}");
 }
 
 async fn keys_rotate_from_the_cli_is_published_by_a_running_server_at_once(b: Backend) {
@@ -142,5 +187,7 @@ on_both_backends!(
     the_cli_refuses_redirect_uris_with_spaces_controls_or_non_canonical_forms,
     a_client_made_with_the_cli_gets_a_token,
     bad_configuration_names_the_key_and_never_panics,
+    an_unreachable_database_is_named_at_start_up_without_its_password,
+    a_refused_client_create_leaves_no_client_behind,
     keys_rotate_from_the_cli_is_published_by_a_running_server_at_once,
 );

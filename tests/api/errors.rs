@@ -132,6 +132,22 @@ async fn token_endpoint_errors_follow_rfc6749_section_5_2(b: Backend) {
             error: "invalid_request",
         },
         Case {
+            name: "json body over 64 KiB",
+            content_type: "application/json",
+            body: form(&format!("{{\"pad\":\"{}\"}}", "a".repeat(70_000))),
+            basic: true,
+            status: 413,
+            error: "invalid_request",
+        },
+        Case {
+            name: "untyped body over 64 KiB",
+            content_type: "",
+            body: form(&"a".repeat(70_000)),
+            basic: true,
+            status: 413,
+            error: "invalid_request",
+        },
+        Case {
             name: "too many parameters",
             content_type: ct,
             body: form(&(0..100).map(|i| format!("p{i}=1")).collect::<Vec<_>>().join("&")),
@@ -164,10 +180,13 @@ async fn token_endpoint_errors_follow_rfc6749_section_5_2(b: Backend) {
             assert_eq!(body["error"], c.error, "{}", c.name);
             assert!(body["error_description"].is_string(), "{}", c.name);
         }
+        if c.status == 401 {
+            assert_eq!(headers["www-authenticate"], "Basic realm=\"oauthd\"", "{}", c.name);
+        }
     }
 }
 
-async fn invalid_client_via_basic_is_401_with_www_authenticate(b: Backend) {
+async fn every_invalid_client_is_401_with_a_basic_challenge(b: Backend) {
     let t = TestApp::spawn(b).await;
     let (id, _) = t.m2m().await;
     for header in ["Basic !!!notbase64", "Basic Zm9v", "Bearer abc"] {
@@ -187,12 +206,36 @@ async fn invalid_client_via_basic_is_401_with_www_authenticate(b: Backend) {
         json(t.post_token_basic(&id, "wrong", &[("grant_type", "client_credentials")]).await).await;
     assert_eq!(status, 401);
     assert!(headers.contains_key("www-authenticate"));
+    // RFC 9110 §15.5.2: a 401 carries a challenge even when the client did not use Basic.
+    let posts: [&[(&str, &str)]; 3] = [
+        &[("grant_type", "client_credentials")],
+        &[("grant_type", "client_credentials"), ("client_id", &id), ("client_secret", "wrong")],
+        &[("grant_type", "client_credentials"), ("client_id", "nobody")],
+    ];
+    for form in posts {
+        let (status, headers, body) = json(t.post_token(form).await).await;
+        assert_eq!((status, body["error"].as_str()), (401, Some("invalid_client")), "{form:?}");
+        assert_eq!(headers["www-authenticate"], "Basic realm=\"oauthd\"", "{form:?}");
+    }
+    let r = t.http.post(t.url("/introspect")).form(&[("token", "x")]).send().await.unwrap();
+    let (status, headers, _) = json(r).await;
+    assert_eq!(status, 401);
+    assert_eq!(headers["www-authenticate"], "Basic realm=\"oauthd\"");
 }
 
-async fn get_on_the_token_endpoint_is_405(b: Backend) {
+async fn other_methods_on_the_token_endpoint_are_a_json_405_allowing_post(b: Backend) {
     let t = TestApp::spawn(b).await;
-    let r = t.http.get(t.url("/token")).send().await.unwrap();
-    assert_eq!(r.status(), 405);
+    for (method, path) in
+        [("GET", "/token"), ("PUT", "/token"), ("DELETE", "/token"), ("GET", "/revoke"), ("GET", "/introspect")]
+    {
+        let r = t.http.request(method.parse().unwrap(), t.url(path)).send().await.unwrap();
+        let (status, headers, body) = json(r).await;
+        assert_eq!(status, 405, "{method} {path}");
+        assert_eq!(headers["allow"], "POST", "{method} {path}");
+        assert_eq!(headers["cache-control"], "no-store", "{method} {path}");
+        assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"), "{method} {path}");
+        assert_eq!(body["error"], "invalid_request", "{method} {path}");
+    }
 }
 
 /// A store whose database is gone: every call fails as unreachable.
@@ -310,7 +353,7 @@ async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b:
 
 on_both_backends!(
     token_endpoint_errors_follow_rfc6749_section_5_2,
-    invalid_client_via_basic_is_401_with_www_authenticate,
-    get_on_the_token_endpoint_is_405,
+    every_invalid_client_is_401_with_a_basic_challenge,
+    other_methods_on_the_token_endpoint_are_a_json_405_allowing_post,
     a_storage_outage_is_503_temporarily_unavailable_never_invalid_client,
 );

@@ -11,6 +11,7 @@ mod client_credentials;
 mod consent;
 mod errors;
 mod front_channel;
+mod hostile_input;
 mod jwt_bearer;
 mod keys;
 mod lifecycle;

@@ -197,13 +197,35 @@ on_both_backends!(
     signing_keys_are_encrypted_at_rest_with_the_configured_key,
     the_production_profile_refuses_to_start_without_a_key_encryption_key,
     expired_single_use_state_is_purged,
+    a_lock_held_elsewhere_is_503_within_5_seconds,
+    a_back_channel_request_past_request_timeout_is_503_json,
 );
 
-/// A TCP proxy in front of PostgreSQL that a test can cut and restore.
+/// A TCP proxy in front of PostgreSQL that a test can cut (connections reset), stall (bytes
+/// held back, connections left open: a black hole) and restore.
 struct Cut {
     up: Arc<AtomicBool>,
+    stalled: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     port: u16,
+}
+
+/// Copies `from` to `to`, holding bytes back while `stalled` is set.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    stalled: Arc<AtomicBool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    while let Ok(n) = from.read(&mut buf).await {
+        while stalled.load(Ordering::SeqCst) {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if n == 0 || to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
 }
 
 impl Cut {
@@ -211,23 +233,29 @@ impl Cut {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         let up = Arc::new(AtomicBool::new(true));
+        let stalled = Arc::new(AtomicBool::new(false));
         let conns: Arc<Mutex<Vec<tokio::task::AbortHandle>>> = Arc::default();
-        let (up2, conns2, target) = (up.clone(), conns.clone(), target.to_string());
+        let (up2, stalled2, conns2, target) = (up.clone(), stalled.clone(), conns.clone(), target.to_string());
         tokio::spawn(async move {
-            while let Ok((mut inbound, _)) = listener.accept().await {
+            while let Ok((inbound, _)) = listener.accept().await {
                 if !up2.load(Ordering::SeqCst) {
                     continue;
                 }
-                let target = target.clone();
+                let (target, stalled) = (target.clone(), stalled2.clone());
                 let h = tokio::spawn(async move {
-                    if let Ok(mut out) = tokio::net::TcpStream::connect(&target).await {
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    if let Ok(out) = tokio::net::TcpStream::connect(&target).await {
+                        let ((in_r, in_w), (out_r, out_w)) = (inbound.into_split(), out.into_split());
+                        tokio::join!(pump(in_r, out_w, stalled.clone()), pump(out_r, in_w, stalled));
                     }
                 });
                 conns2.lock().unwrap().push(h.abort_handle());
             }
         });
-        Cut { up, conns, port }
+        Cut { up, stalled, conns, port }
+    }
+
+    fn stall(&self, on: bool) {
+        self.stalled.store(on, Ordering::SeqCst);
     }
 
     fn cut(&self) {
@@ -287,4 +315,121 @@ async fn a_postgres_outage_is_503_and_recovers_without_a_restart() {
         assert!(back.elapsed() < Duration::from_secs(10), "not recovered within 10 s");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+type Auth<'a> = (&'a str, &'a str);
+type Form<'a> = &'a [(&'a str, &'a str)];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_black_holed_postgres_is_503_within_5_seconds_on_every_endpoint() {
+    let url = crate::helpers::fresh_database(Backend::Postgres).await;
+    let u = url::Url::parse(&url).unwrap();
+    let proxy = Cut::start(&format!("{}:{}", u.host_str().unwrap(), u.port().unwrap_or(5432))).await;
+    let mut via = u.clone();
+    via.set_port(Some(proxy.port)).unwrap();
+    let t = TestApp::spawn_on(via.to_string(), |_| {}).await;
+    let (id, secret) = t.client(&["password", "refresh_token"], "read:x").await;
+    t.user("bo", "pw-bo").await;
+    let (other, other_secret) = t.m2m().await;
+    let pw = [("grant_type", "password"), ("username", "bo"), ("password", "pw-bo"), ("audience", API)];
+    assert_eq!(t.post_token_basic(&id, &secret, &pw).await.status(), 200, "warms the client cache");
+
+    // Connections stay open, but nothing comes back: only a client-side deadline ends the wait.
+    proxy.stall(true);
+    tokio::time::sleep(Duration::from_millis(1100)).await; // past the client cache TTL
+    let cc = [("grant_type", "client_credentials"), ("audience", API)];
+    let refresh = [("grant_type", "refresh_token"), ("refresh_token", "x")];
+    let introspect = [("token", "x"), ("token_type_hint", "refresh_token")];
+    let (uncached, cached) = ((other.as_str(), other_secret.as_str()), (id.as_str(), secret.as_str()));
+    let calls: [(&str, Auth, Form); 5] = [
+        ("/token", uncached, &cc),
+        ("/token", cached, &pw),
+        ("/token", cached, &refresh),
+        ("/introspect", cached, &introspect),
+        ("/revoke", cached, &introspect),
+    ];
+    for (path, (client, client_secret), form) in calls {
+        let started = Instant::now();
+        let r = t.http.post(t.url(path)).basic_auth(client, Some(client_secret)).form(form).send().await.unwrap();
+        let (s, headers, body) = json(r).await;
+        assert_eq!((s, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{path} {form:?}: {body}");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert!(started.elapsed() < Duration::from_secs(5), "{path} {form:?} answered in {:?}", started.elapsed());
+    }
+    let started = Instant::now();
+    assert_eq!(t.http.get(t.url("/readyz")).send().await.unwrap().status(), 503);
+    let page = t.http.get(t.url(&format!("/authorize?client_id=unknown-{}", now()))).send().await.unwrap();
+    assert_eq!(page.status(), 503);
+    assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
+
+    proxy.stall(false);
+    let back = Instant::now();
+    while t.post_token_basic(&other, &other_secret, &cc).await.status() != 200 {
+        assert!(back.elapsed() < Duration::from_secs(15), "not recovered within 15 s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Holds a write lock on the users table from another connection until dropped.
+enum WriteLock {
+    Pg(sqlx::PgConnection),
+    Sqlite(sqlx::SqliteConnection),
+}
+
+async fn lock_users(url: &str) -> WriteLock {
+    use sqlx::Connection;
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query("begin").execute(&mut c).await.unwrap();
+        sqlx::query("lock table users in access exclusive mode").execute(&mut c).await.unwrap();
+        WriteLock::Pg(c)
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query("begin immediate").execute(&mut c).await.unwrap();
+        WriteLock::Sqlite(c)
+    }
+}
+
+impl WriteLock {
+    async fn release(self) {
+        match self {
+            WriteLock::Pg(mut c) => sqlx::query("rollback").execute(&mut c).await.map(drop).unwrap(),
+            WriteLock::Sqlite(mut c) => sqlx::query("rollback").execute(&mut c).await.map(drop).unwrap(),
+        }
+    }
+}
+
+async fn a_lock_held_elsewhere_is_503_within_5_seconds(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    let (id, secret) = t.client(&["password"], "read:x").await;
+    t.user("lu", "pw-lu").await;
+    let lock = lock_users(&t.app.settings.database_url).await;
+    let started = Instant::now();
+    let pw = [("grant_type", "password"), ("username", "lu"), ("password", "pw-lu"), ("audience", API)];
+    let (s, headers, body) = json(t.post_token_basic(&id, &secret, &pw).await).await;
+    assert_eq!((s, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    assert_eq!(headers["retry-after"], "5");
+    assert!(started.elapsed() < Duration::from_secs(5), "answered in {:?}", started.elapsed());
+    lock.release().await;
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &pw).await).await;
+    assert_eq!(s, 200, "{body}");
+}
+
+async fn a_back_channel_request_past_request_timeout_is_503_json(b: Backend) {
+    let t = TestApp::spawn_with(b, |s| s.request_timeout = 1).await;
+    let (id, secret) = t.client(&["password"], "read:x").await;
+    t.user("ru", "pw-ru").await;
+    let lock = lock_users(&t.app.settings.database_url).await;
+    let started = Instant::now();
+    let pw = [("grant_type", "password"), ("username", "ru"), ("password", "pw-ru"), ("audience", API)];
+    let (s, headers, body) = json(t.post_token_basic(&id, &secret, &pw).await).await;
+    assert_eq!((s, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(headers["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "the request deadline, not the database's: {:?}",
+        started.elapsed()
+    );
+    lock.release().await;
 }

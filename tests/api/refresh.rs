@@ -170,6 +170,43 @@ async fn client_credentials_never_gets_a_refresh_token(b: Backend) {
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_scope")));
 }
 
+async fn a_refresh_for_another_audience_is_invalid_target_and_keeps_the_token(b: Backend) {
+    let (c, first) = setup(b).await;
+    let token = rt(&first);
+    for (key, value) in [("audience", "https://other.test"), ("resource", "https://other.test"), ("resource", "x")] {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", token.as_str()), (key, value)];
+        let (s, headers, body) = json(c.t.post_token_basic(&c.id, &c.secret, &form).await).await;
+        assert_eq!((s, body["error"].as_str()), (400, Some("invalid_target")), "{key}={value}: {body}");
+        assert_eq!(body["error_description"], format!("the refresh token was issued for audience '{API}'"));
+        assert_eq!(headers["cache-control"], "no-store");
+    }
+    let form = [("grant_type", "refresh_token"), ("refresh_token", token.as_str()), ("resource", API)];
+    let (s, _, body) = json(c.t.post_token_basic(&c.id, &c.secret, &form).await).await;
+    assert_eq!(s, 200, "naming the token's own audience is fine, and the token was not consumed: {body}");
+    let (_, claims) = c.t.verify(body["access_token"].as_str().unwrap(), API).await;
+    assert_eq!(claims["aud"], API);
+}
+
+async fn offline_access_is_not_granted_to_a_client_without_the_refresh_grant(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    let (id, secret) = t.client(&["password"], "read:x").await;
+    t.user("olga", "pw-olga").await;
+    let form = [
+        ("grant_type", "password"),
+        ("username", "olga"),
+        ("password", "pw-olga"),
+        ("audience", API),
+        ("scope", "openid offline_access read:x"),
+    ];
+    let (s, headers, body) = json(t.post_token_basic(&id, &secret, &form).await).await;
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(headers["cache-control"], "no-store");
+    assert!(body.get("refresh_token").is_none());
+    assert_eq!(body["scope"], "openid read:x");
+    let (_, claims) = t.verify(body["access_token"].as_str().unwrap(), API).await;
+    assert_eq!(claims["scope"], "openid read:x");
+}
+
 on_both_backends!(
     refresh_rotates_and_keeps_the_subject_and_grant_type,
     reusing_a_rotated_token_revokes_the_whole_family,
@@ -181,4 +218,6 @@ on_both_backends!(
     a_refresh_token_presented_by_another_client_is_invalid_grant,
     expired_refresh_tokens_are_invalid_grant,
     client_credentials_never_gets_a_refresh_token,
+    a_refresh_for_another_audience_is_invalid_target_and_keeps_the_token,
+    offline_access_is_not_granted_to_a_client_without_the_refresh_grant,
 );

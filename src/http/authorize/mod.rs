@@ -14,7 +14,7 @@ use axum::response::Response;
 use forms::{check_csrf, consent_page, login_page, secure};
 pub use logout::{logout_get, logout_post};
 use pages::{read_cookie, redirect, set_cookie, SESSION_COOKIE};
-pub use pages::{timeout_headers, Pages, PAGE_CSP};
+pub use pages::{Pages, PAGE_CSP};
 use params::{front, AUTHORIZE_KNOWN};
 use request::{response_uri, validate, AuthzError, AuthzRequest};
 
@@ -96,7 +96,7 @@ pub async fn login_post(State(app): State<App>, req: Request) -> Response {
         user_id: user.id.clone(),
         auth_time: t,
         created_at: t,
-        expires_at: t + app.settings.session_ttl as i64,
+        expires_at: crate::app::later(t, app.settings.session_ttl),
     };
     let stored = async {
         if let Some(old) = read_cookie(&f.headers, SESSION_COOKIE) {
@@ -228,7 +228,7 @@ async fn issue_code(app: &AppState, req: &AuthzRequest, active: &Active, t: i64)
         nonce: req.nonce.clone(),
         auth_time: active.auth_time,
         created_at: t,
-        expires_at: t + app.settings.code_ttl as i64,
+        expires_at: crate::app::later(t, app.settings.code_ttl),
         used_at: None,
         access_jti: None,
         access_exp: None,
@@ -264,6 +264,7 @@ fn fail(app: &AppState, e: AuthzError) -> Response {
             r
         }
         AuthzError::Redirect { redirect_uri, state, error, description } => {
+            let description = crate::error::sanitize_description(&description);
             let pairs = [("error", error), ("error_description", description.as_str())];
             redirect(&response_uri(&redirect_uri, &app.settings.issuer, &pairs, state.as_deref()))
         }

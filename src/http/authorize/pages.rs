@@ -71,17 +71,6 @@ pub fn secure_headers(h: &mut HeaderMap) {
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
 }
 
-/// A 408 from the timeout may answer a page request, so it gets the page headers; they do an
-/// API response no harm.
-pub async fn timeout_headers(mut r: Response) -> Response {
-    if r.status() == StatusCode::REQUEST_TIMEOUT {
-        let h = r.headers_mut();
-        h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(PAGE_CSP));
-        secure_headers(h);
-    }
-    r
-}
-
 /// A 303 redirect (RFC 9700 §4.12: never 307 after a POST with credentials).
 pub fn redirect(location: &str) -> Response {
     let mut r = StatusCode::SEE_OTHER.into_response();

@@ -67,7 +67,12 @@ pub enum AuthzError {
 impl From<StoreError> for AuthzError {
     fn from(e: StoreError) -> Self {
         tracing::warn!(error = %e, "storage error on /authorize");
-        AuthzError::Unavailable
+        match e {
+            StoreError::InvalidInput(_) => {
+                AuthzError::Page("The request contains characters that are not allowed.".into())
+            }
+            _ => AuthzError::Unavailable,
+        }
     }
 }
 

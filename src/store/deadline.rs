@@ -1,0 +1,129 @@
+//! A deadline on the server's storage calls. `acquire_timeout` only bounds getting a
+//! connection, and `statement_timeout` only helps while the server still answers; a black-holed
+//! peer would hold a request forever. Here every call gets at most `db_timeout_ms`, and, inside
+//! a request run through `metered`, all of the request's calls together get no more: a request
+//! that serves a cached client after a failed reload cannot then wait once again. Past it the
+//! call fails as `StoreError::Unavailable` (503).
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::*;
+
+/// The background purge may delete a large backlog: it gets longer than a request.
+const PURGE_LIMIT: Duration = Duration::from_secs(60);
+
+pub struct Deadline {
+    inner: Arc<dyn Store>,
+    limit: Duration,
+}
+
+impl Deadline {
+    pub fn wrap(inner: Arc<dyn Store>, limit: Duration) -> Arc<dyn Store> {
+        Arc::new(Deadline { inner, limit })
+    }
+}
+
+tokio::task_local! {
+    /// Time the current request has spent waiting on the database.
+    static SPENT: Cell<Duration>;
+}
+
+/// Runs a request with its own database time account.
+pub async fn metered<F: std::future::Future>(f: F) -> F::Output {
+    SPENT.scope(Cell::new(Duration::ZERO), f).await
+}
+
+async fn bounded<T>(limit: Duration, what: &str, f: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    let left = SPENT.try_with(|s| limit.saturating_sub(s.get())).unwrap_or(limit);
+    if left.is_zero() {
+        return Err(StoreError::Unavailable(format!("{what}: the request used up its database time")));
+    }
+    let started = Instant::now();
+    let result = tokio::time::timeout(left, f).await;
+    let _ = SPENT.try_with(|s| s.set(s.get() + started.elapsed()));
+    result.unwrap_or_else(|_| Err(StoreError::Unavailable(format!("{what} took longer than {} ms", left.as_millis()))))
+}
+
+macro_rules! bounded_store {
+    ($($f:ident($($a:ident: $t:ty),*) -> $r:ty;)*) => {
+        #[async_trait]
+        impl Store for Deadline {
+            $(async fn $f(&self, $($a: $t),*) -> Result<$r> {
+                bounded(self.limit, stringify!($f), self.inner.$f($($a),*)).await
+            })*
+
+            fn pool_state(&self) -> (u32, usize) {
+                self.inner.pool_state()
+            }
+
+            // Migrations run once at start-up and may legitimately take long.
+            async fn migrate(&self) -> anyhow::Result<()> {
+                self.inner.migrate().await
+            }
+
+            async fn purge_expired(&self, now: i64) -> Result<u64> {
+                bounded(PURGE_LIMIT, "purge_expired", self.inner.purge_expired(now)).await
+            }
+        }
+    };
+}
+
+bounded_store! {
+    ping() -> ();
+    insert_client(c: &Client) -> ();
+    get_client(id: &str) -> Option<Client>;
+    list_clients() -> Vec<Client>;
+    set_client_disabled(id: &str, disabled: bool, now: i64) -> bool;
+    set_client_secret(id: &str, hash: &str, now: i64) -> bool;
+    delete_client(id: &str) -> bool;
+    insert_api(api: &Api) -> ();
+    get_api(identifier: &str) -> Option<Api>;
+    list_apis() -> Vec<Api>;
+    upsert_client_grant(client_id: &str, api: &str, scopes: &str) -> ();
+    client_grants(client_id: &str) -> Vec<ClientGrant>;
+    insert_key(k: &KeyRecord) -> ();
+    list_keys() -> Vec<KeyRecord>;
+    retire_keys_except(kid: &str, alg: &str, now: i64) -> ();
+    replace_private_der(kid: &str, old: &[u8], new: &[u8]) -> bool;
+    insert_user(u: &User) -> ();
+    get_user(id: &str) -> Option<User>;
+    find_user_by_username(username: &str) -> Option<User>;
+    list_users() -> Vec<User>;
+    set_password_hash(id: &str, hash: &str, now: i64) -> bool;
+    set_user_disabled(id: &str, disabled: bool, now: i64) -> bool;
+    delete_user(id: &str) -> bool;
+    reserve_login_attempt(username: &str, p: &LockoutPolicy) -> Option<User>;
+    lock_if_over_threshold(id: &str, p: &LockoutPolicy) -> bool;
+    reset_login_attempts(id: &str) -> ();
+    insert_refresh_family(first: &RefreshToken) -> ();
+    find_refresh_token(hash: &str) -> Option<RefreshToken>;
+    rotate_refresh_token(old_hash: &str, client_id: &str, now: i64, new: &RefreshToken) -> Rotation;
+    revoke_refresh_family(family_id: &str, now: i64) -> ();
+    revoke_user_refresh_tokens(user_id: &str, now: i64) -> ();
+    revoke_client_refresh_tokens(client_id: &str, now: i64) -> ();
+    all_allowed_origins() -> Vec<String>;
+    insert_code(c: &AuthCode) -> ();
+    find_code(hash: &str) -> Option<AuthCode>;
+    redeem_code(hash: &str, now: i64, r: &Redemption<'_>) -> bool;
+    revoke_code_tokens(hash: &str, now: i64) -> ();
+    is_jti_revoked(jti: &str) -> bool;
+    revoke_jti(jti: &str, expires_at: i64) -> ();
+    insert_session(s: &Session) -> ();
+    get_session(hash: &str) -> Option<Session>;
+    delete_session(hash: &str) -> ();
+    get_consent(user_id: &str, client_id: &str, audience: &str) -> Option<String>;
+    grant_consent(user_id: &str, client_id: &str, audience: &str, scope: &str, now: i64) -> ();
+    insert_issuer(i: &TrustedIssuer) -> ();
+    get_issuer(issuer: &str) -> Option<TrustedIssuer>;
+    list_issuers() -> Vec<TrustedIssuer>;
+    set_issuer_enabled(issuer: &str, enabled: bool) -> bool;
+    delete_issuer(issuer: &str) -> bool;
+    use_jti(issuer: &str, jti: &str, expires_at: i64) -> bool;
+    jti_seen(issuer: &str, jti: &str) -> bool;
+    link_user(issuer: &str, subject: &str, user_id: &str, now: i64) -> ();
+    linked_user(issuer: &str, subject: &str) -> Option<String>;
+}
