@@ -131,7 +131,7 @@ impl Default for Settings {
             header_read_timeout: 10,
             shutdown_grace: 30,
             purge_interval: 300,
-            request_timeout: 30,
+            request_timeout: 20,
         }
     }
 }
@@ -229,6 +229,14 @@ impl Settings {
             if v < min || v > max {
                 bail!("invalid setting `{key}`: must be between {min} and {max} {unit}, got {v}");
             }
+        }
+        if self.shutdown_grace <= self.request_timeout {
+            // Not fatal: a short grace is a legitimate choice where the orchestrator kills early.
+            tracing::warn!(
+                "shutdown_grace ({} s) is not above request_timeout ({} s): at shutdown a slow request may be cut off without an answer",
+                self.shutdown_grace,
+                self.request_timeout
+            );
         }
         if self.lockout_threshold < 1 {
             bail!("invalid setting `lockout_threshold`: must be at least 1");

@@ -34,13 +34,14 @@ impl Limits {
         }
     }
 
-    pub fn check(&self, ip: IpAddr, client_id: Option<&str>) -> Result<(), TokenError> {
-        self.check_ip(ip)?;
-        match (&self.client, client_id) {
-            (Some(l), Some(id)) => {
-                l.check_key(&id.to_string()).map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now())))
-            }
-            _ => Ok(()),
+    /// Charged only once the client has authenticated: a caller that merely names a client
+    /// cannot use up that client's budget.
+    pub fn check_client(&self, client_id: &str) -> Result<(), TokenError> {
+        match &self.client {
+            Some(l) => l
+                .check_key(&client_id.to_string())
+                .map_err(|n| too_many(n.wait_time_from(DefaultClock::default().now()))),
+            None => Ok(()),
         }
     }
 

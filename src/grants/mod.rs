@@ -63,6 +63,7 @@ pub async fn dispatch(
         None if grant_type == jwt_bearer::GRANT_TYPE => return jwt_bearer::handle(app, None, form, ip, now).await,
         None => return Err(TokenError::client("client authentication required")),
     };
+    app.limits.check_client(client.id())?;
     if !client.entry.client.allows_grant(grant_type) {
         return Err(TokenError::unauthorized(format!("client is not allowed the {grant_type} grant")));
     }

@@ -101,14 +101,6 @@ pub fn basic_credentials(headers: &HeaderMap) -> Result<Option<(String, String)>
     Ok(Some((id, secret)))
 }
 
-/// Which client a request says it is, before authenticating it (for rate limiting).
-pub fn client_hint(headers: &HeaderMap, form: &Form) -> Option<String> {
-    if let Some(id) = form.get("client_id") {
-        return Some(id.to_string());
-    }
-    basic_credentials(headers).ok().flatten().map(|(id, _)| id)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -15,7 +15,7 @@ pub async fn token(State(app): State<App>, req: Request) -> Response {
     let result = async {
         let form = read_form(&parts.headers, body).await?;
         grant = form.get("grant_type").unwrap_or("").to_string();
-        app.limits.check(ip, super::extract::client_hint(&parts.headers, &form).as_deref())?;
+        app.limits.check_ip(ip)?;
         grants::dispatch(&app, &parts.headers, &form, ip).await
     }
     .await;

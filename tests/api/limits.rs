@@ -31,6 +31,19 @@ async fn a_client_over_its_rate_limit_gets_429_and_others_are_unaffected(b: Back
     assert_eq!(t.post_token_basic(&busy, &busy_secret, &CC).await.status(), 200, "the bucket refills");
 }
 
+async fn requests_that_fail_client_authentication_do_not_use_up_the_clients_rate_limit(b: Backend) {
+    let t = TestApp::spawn_with(b, |s| s.rate_limit_per_client = 1).await;
+    let (id, secret) = t.m2m().await;
+    for _ in 0..5 {
+        assert_eq!(t.post_token_basic(&id, "wrong-secret", &CC).await.status(), 401);
+    }
+    assert_eq!(
+        t.post_token_basic(&id, &secret, &CC).await.status(),
+        200,
+        "the attacker spent nothing of the client's budget"
+    );
+}
+
 async fn traffic_under_the_limits_is_never_refused(b: Backend) {
     let t = TestApp::spawn_with(b, |s| {
         s.rate_limit_per_client = 20;
@@ -237,6 +250,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_refuses_new_ones_and_exi
 
 on_both_backends!(
     a_client_over_its_rate_limit_gets_429_and_others_are_unaffected,
+    requests_that_fail_client_authentication_do_not_use_up_the_clients_rate_limit,
     traffic_under_the_limits_is_never_refused,
     an_address_over_its_rate_limit_gets_429_on_the_login_form_too,
     a_client_that_trickles_its_headers_is_disconnected,

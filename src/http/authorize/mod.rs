@@ -72,6 +72,11 @@ pub async fn login_post(State(app): State<App>, req: Request) -> Response {
         Ok(r) => r,
         Err(e) => return fail(&app, e),
     };
+    if let Err(crate::error::TokenError::TooManyRequests { retry_after }) =
+        app.limits.check_client(&areq.client.client.id)
+    {
+        return throttled(&app, retry_after);
+    }
     let (username, password) = (f.form().get("username").unwrap_or(""), f.form().get("password").unwrap_or(""));
     let t = now();
     let user = match login::check(&app, f.ip, &areq.client.client.id, username, password, t).await {
