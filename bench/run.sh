@@ -126,7 +126,7 @@ run_one() {
     export OAUTHD_DATABASE_URL=$db_url
     export OAUTHD_BIND=127.0.0.1:$port
     export OAUTHD_METRICS_BIND=127.0.0.1:$metrics_port
-    export RUST_LOG=warn
+    export RUST_LOG=${BENCH_RUST_LOG:-warn}
 
     log "[$backend/$alg] provisioning ($db_url)"
     "$BIN" migrate
