@@ -79,7 +79,14 @@ impl AppState {
 
     /// Reloads signing keys from the database (keys rotated by another instance or the CLI).
     pub async fn refresh_keys(&self) -> anyhow::Result<()> {
-        let records = self.store.list_keys().await?;
+        let mut records = self.store.list_keys().await?;
+        // A key rotated by a CLI run without the KEK arrives in plaintext: seal it here too.
+        if let Some(k) = &self.kek {
+            if records.iter().any(|r| !crate::jwt::kek::is_sealed(&r.private_der)) {
+                keys::seal_plaintext(self.store.as_ref(), k).await?;
+                records = self.store.list_keys().await?;
+            }
+        }
         let current = self.keys.load();
         let ring = Keyring::build(
             &records,

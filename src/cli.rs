@@ -444,9 +444,21 @@ async fn keys_cmd(store: &dyn Store, s: &Settings, cmd: KeysCmd) -> anyhow::Resu
         }
         KeysCmd::Rotate { alg } => {
             let kek = crate::jwt::kek::Kek::from_settings(s)?;
-            let rec = keys::rotate(store, alg.unwrap_or(s.signing_alg), now(), kek.as_ref()).await?;
+            let alg = alg.unwrap_or(s.signing_alg);
+            let rec = keys::rotate(store, alg, now(), kek.as_ref()).await?;
             println!("{}\t{}\tactive", rec.kid, rec.alg);
-            eprintln!("Running servers sign with it within {} s; it is published now.", s.key_refresh_interval);
+            let every = s.key_refresh_interval;
+            match alg {
+                a if a == s.signing_alg => eprintln!("Published now; servers sign access tokens with it within {every} s."),
+                keys::Alg::RS256 => eprintln!("Published now; servers sign ID tokens with it within {every} s."),
+                a => eprintln!(
+                    "Published now. Servers sign access tokens with the newest {} key; this {} key is used only where signing_alg = {}.",
+                    s.signing_alg.as_str(), a.as_str(), a.as_str()
+                ),
+            }
+            if kek.is_none() {
+                eprintln!("warning: no key_encryption_key is set here, so the private key is stored unencrypted; a server that has the KEK encrypts it within {every} s.");
+            }
         }
     }
     Ok(())

@@ -170,6 +170,21 @@ async fn keys_stored_before_a_kek_was_set_are_sealed_at_the_next_start(b: Backen
     sealed.verify(new, API).await;
 }
 
+async fn a_key_rotated_without_the_kek_is_sealed_at_the_servers_next_key_refresh(b: Backend) {
+    let t = TestApp::spawn_with(b, |s| s.key_encryption_key = oauthd::config::Secret(KEK.into())).await;
+    let store = t.app.store.as_ref();
+    // What `oauthd keys rotate` does in a shell that lacks the KEK.
+    let rec = oauthd::jwt::keys::rotate(store, oauthd::jwt::keys::Alg::ES256, now(), None).await.unwrap();
+    let stored = |kid: String| async move {
+        store.list_keys().await.unwrap().into_iter().find(|k| k.kid == kid).unwrap().private_der
+    };
+    assert!(!oauthd::jwt::kek::is_sealed(&stored(rec.kid.clone()).await));
+    t.app.refresh_keys().await.unwrap();
+    assert!(oauthd::jwt::kek::is_sealed(&stored(rec.kid.clone()).await), "sealed by the refresh");
+    let ring = t.app.keys.load();
+    assert!(ring.jwks["keys"].as_array().unwrap().iter().any(|k| k["kid"] == rec.kid.as_str()), "still published");
+}
+
 async fn the_background_purge_runs_soon_after_start_and_every_purge_interval(b: Backend) {
     let t = TestApp::spawn_with(b, |s| s.purge_interval = 1).await;
     let store = t.app.store.as_ref();
@@ -191,6 +206,7 @@ async fn the_background_purge_runs_soon_after_start_and_every_purge_interval(b: 
 
 on_both_backends!(
     keys_stored_before_a_kek_was_set_are_sealed_at_the_next_start,
+    a_key_rotated_without_the_kek_is_sealed_at_the_servers_next_key_refresh,
     the_background_purge_runs_soon_after_start_and_every_purge_interval,
     two_instances_on_one_database_behave_as_one_server,
     a_code_issued_by_one_instance_is_redeemed_once_across_both,
