@@ -16,7 +16,12 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    let default_level = if matches!(cli.command, Command::Serve) { "info" } else { "warn" };
+    // sqlx logs PostgreSQL's notices (such as "relation _sqlx_migrations already exists,
+    // skipping" at every start) at info: they are not ours to report.
+    let default_level = if matches!(cli.command, Command::Serve) { "info,sqlx=warn" } else { "warn" };
+    if !matches!(cli.command, Command::Serve) {
+        restore_sigpipe();
+    }
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match settings.log_format {
@@ -40,5 +45,15 @@ fn release_large_buffers() {
     // SAFETY: mallopt only changes allocator tuning (thread-safe in glibc); no pointers involved.
     unsafe {
         libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
+/// Rust ignores SIGPIPE, so `oauthd api list | head -1` would panic on the closed pipe. The CLI
+/// commands end quietly instead, like other Unix tools; `serve` keeps ignoring it (its sockets).
+fn restore_sigpipe() {
+    #[cfg(unix)]
+    // SAFETY: only resets one signal's disposition to the default; no handler or pointer involved.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
 }

@@ -149,6 +149,9 @@ pub fn check_url(url: &str, allow_loopback_http: bool) -> Result<(), String> {
     match u.scheme() {
         "https" => Ok(()),
         "http" if loopback && allow_loopback_http => Ok(()),
+        "http" if loopback => {
+            Err(format!("{url}: key sets are fetched over https only (allow_http_loopback_jwks = true permits http on loopback, for testing)"))
+        }
         _ => Err(format!("{url}: key sets are fetched over https only")),
     }
 }
