@@ -12,7 +12,7 @@ async fn main() -> std::process::ExitCode {
     let settings = match Settings::load(&cli.overrides) {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("oauthd: {e:#}");
+            eprintln!("oauthd: {}", describe(&e));
             return std::process::ExitCode::from(2);
         }
     };
@@ -31,7 +31,7 @@ async fn main() -> std::process::ExitCode {
     match cli::run(cli, settings).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("oauthd: {e:#}");
+            eprintln!("oauthd: {}", describe(&e));
             std::process::ExitCode::FAILURE
         }
     }
@@ -56,4 +56,16 @@ fn restore_sigpipe() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+}
+
+/// The error and its causes on one line, each said once: sqlx repeats its database error as the
+/// error's own source, which `{:#}` would print twice.
+fn describe(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain().map(|c| c.to_string()) {
+        if !parts.last().is_some_and(|p| p.contains(&cause)) {
+            parts.push(cause);
+        }
+    }
+    parts.join(": ")
 }

@@ -164,8 +164,10 @@ fn explain(header: &Value, c: &Value, now: i64) -> Vec<String> {
             s("client_id").max(s("azp"))
         ));
     }
-    if !c["aud"].is_null() {
-        out.push(format!("Audience: {}.", c["aud"]));
+    match &c["aud"] {
+        Value::String(a) => out.push(format!("Audience: {a}.")),
+        Value::Null => {}
+        many => out.push(format!("Audiences: {many}.")),
     }
     let scope = s("scope");
     out.push(if scope.is_empty() { "No scopes.".into() } else { format!("Scopes: {scope}.") });
