@@ -106,11 +106,15 @@ fn refresh_verdict(r: &RefreshToken, now: i64) -> Value {
         "This is an opaque refresh token (RFC 6749 §6); it is stored only as a hash and rotates on every use.".into(),
         format!("It was first issued by the {} grant to client '{}' for the user '{}'.", r.gty, r.client_id, r.user_id),
         format!("Audience: {}. Scopes: {}.", r.audience, r.scope),
-        format!(
-            "Usable until {} (idle limit), at most until {} (absolute limit).",
-            when(r.expires_at, now),
-            when(r.family_expires_at, now)
-        ),
+        if code == "valid" {
+            format!(
+                "Usable until {} (idle limit), at most until {} (absolute limit).",
+                when(r.expires_at, now),
+                when(r.family_expires_at, now)
+            )
+        } else {
+            format!("No longer usable: {summary}")
+        },
     ];
     let claims = json!({ "client_id": r.client_id, "sub": r.user_id, "aud": r.audience, "scope": r.scope,
         "gty": r.gty, "iat": r.created_at, "exp": r.expires_at, "family_exp": r.family_expires_at });
