@@ -134,7 +134,7 @@ mod tests {
 
     #[test]
     fn unknown_parameters_are_ignored_even_when_repeated_or_malformed() {
-        let p = parse(b"x=1&x=2&y=%ff&%ff=1&scope=a+b&z=%00", &KNOWN).unwrap();
+        let p = parse(b"x=1&x=2&y=%ff&%ff=1&scope=a+b&z=%00", &KNOWN).unwrap(); // ok: unit test
         assert!(p.bad.is_empty());
         assert_eq!(p.form.get("scope"), Some("a b"));
         assert_eq!(p.form.get("x"), None);
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn repeated_or_malformed_known_parameters_are_recorded_and_dropped() {
-        let p = parse(b"scope=a&scope=b&scope=c&state=%ff&client_id=a%00b", &KNOWN).unwrap();
+        let p = parse(b"scope=a&scope=b&scope=c&state=%ff&client_id=a%00b", &KNOWN).unwrap(); // ok: unit test
         assert_eq!(
             p.bad,
             [
