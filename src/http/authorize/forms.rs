@@ -73,21 +73,6 @@ pub fn consent_page(app: &AppState, headers: &HeaderMap, req: &AuthzRequest, use
     with_csrf(app, resp, &token, new)
 }
 
-/// "Sign out?": asked when the request alone does not prove that the signed-in user wants it.
-pub fn logout_page(
-    app: &AppState,
-    headers: &HeaderMap,
-    params: &[(String, String)],
-    client_name: Option<&str>,
-    user: &User,
-    target: Option<&str>,
-) -> Response {
-    let (token, new) = csrf(headers);
-    let ctx = context! { client_name, params, csrf => token, username => user.username };
-    let resp = app.pages.render(StatusCode::OK, "logout.html", ctx, target.and_then(origin_of).as_deref());
-    with_csrf(app, resp, &token, new)
-}
-
 fn describe(scope: &str, audience: &str) -> String {
     match scope {
         "openid" => "Confirm who you are".into(),

@@ -23,7 +23,6 @@ impl Pages {
         env.add_template("login.html", include_str!("../../../templates/login.html"))?;
         env.add_template("consent.html", include_str!("../../../templates/consent.html"))?;
         env.add_template("message.html", include_str!("../../../templates/message.html"))?;
-        env.add_template("logout.html", include_str!("../../../templates/logout.html"))?;
         Ok(Pages { env })
     }
 
