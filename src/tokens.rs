@@ -78,11 +78,11 @@ pub async fn revoke(
     match find(app, token, hint).await? {
         Found::Refresh(r) if r.client_id == client_id => {
             app.store.revoke_refresh_family(&r.family_id, now).await?;
-            tracing::info!(event = "revocation", client_id, user_id = %r.user_id, kind = "refresh_token", "token revoked");
+            tracing::info!(event = "revocation", client_id, user_id = ?r.user_id, kind = "refresh_token", "token revoked");
         }
         Found::Access(c) if c.client_id == client_id => {
             app.store.revoke_jti(&c.jti, c.exp).await?;
-            tracing::info!(event = "revocation", client_id, sub = %c.sub, kind = "access_token", "token revoked");
+            tracing::info!(event = "revocation", client_id, sub = ?c.sub, kind = "access_token", "token revoked");
         }
         _ => {}
     }

@@ -39,6 +39,10 @@ pub async fn create(
     now: i64,
 ) -> anyhow::Result<(Client, Option<String>)> {
     let (id, grants, key_auth) = check(&req)?;
+    // A trusted issuer's alias stands in as client_id in tokens minted without client auth.
+    if store.list_issuers().await?.iter().any(|i| i.alias == id) {
+        anyhow::bail!("--id {id} is the alias of a trusted issuer; pick another id");
+    }
     let api_grant = match &req.scope {
         Some(scope) => Some(check_grant(store, req.api.as_deref().or(default_audience), scope).await?),
         None => None,

@@ -63,6 +63,10 @@ pub async fn add(
     if alias.is_empty() || alias.contains('|') || alias.contains(' ') {
         anyhow::bail!("--alias must be non-empty with no '|' or spaces");
     }
+    // Without client authentication the alias is the token's client_id: it must not name a client.
+    if store.get_client(&alias).await?.is_some() {
+        anyhow::bail!("--alias {alias} is the id of a registered client; pick another alias");
+    }
     let pick = |v: &Option<String>, allowed: &[&str], default: &str, flag: &str| -> anyhow::Result<String> {
         let v = v.clone().unwrap_or_else(|| default.to_string());
         if !allowed.contains(&v.as_str()) {

@@ -175,6 +175,9 @@ pub enum Mapped {
 
 pub async fn lookup_subject(app: &AppState, issuer: &TrustedIssuer, sub: &str) -> Result<Mapped, TokenError> {
     let id = format!("{}|{sub}", issuer.alias);
+    if issuer.map != "link" && crate::oauth::subject::looks_like_client_subject(&id) {
+        return Err(TokenError::grant("sub must not end in @clients, which marks client subjects"));
+    }
     match issuer.map.as_str() {
         "passthrough" => Ok(Mapped::Passthrough(id)),
         "provision" => match app.store.get_user(&id).await? {

@@ -49,6 +49,8 @@ pub fn routes(app: App) -> Router {
         .route("/revoke", post(revoke::revoke).fallback(only_post))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .layer(deadline.clone())
+        // For what axum writes itself on these routes, such as a 405 on /userinfo.
+        .layer(page_header(header::CACHE_CONTROL, "no-store"))
         .layer(client_cors(app.clone()));
     // Introspection is server-to-server (RFC 7662): no CORS, so no browser can call it.
     let server = Router::new().route("/introspect", post(introspect::introspect).fallback(only_post)).layer(deadline);
@@ -86,6 +88,7 @@ pub fn routes(app: App) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::map_request(plain_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                     // Method and path only: query strings and headers may carry secrets.
@@ -105,6 +108,18 @@ pub fn routes(app: App) -> Router {
 }
 
 pub use authorize::Pages;
+
+/// A caller's `x-request-id` is kept only when it is short and plain; anything else (log
+/// injection, a 12 KB value) is replaced by a fresh one before it reaches a log line.
+async fn plain_request_id(mut req: Request) -> Request {
+    let plain = |v: &HeaderValue| {
+        v.len() <= 64 && v.as_bytes().iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
+    };
+    if req.headers().get(&REQUEST_ID).is_some_and(|v| !plain(v)) {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
+}
 
 fn page_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))

@@ -134,6 +134,7 @@ pub fn check_claims(c: &Value, r: &ClaimRules<'_>) -> Result<(), String> {
 
 pub fn check_sub(c: &Value, _: &ClaimRules<'_>) -> Result<(), String> {
     match &c["sub"] {
+        Value::String(s) if s.chars().any(char::is_control) => Err("sub must not contain control characters".into()),
         Value::String(s) if !s.is_empty() => Ok(()),
         Value::Null => Err("sub is required".into()),
         _ => Err("sub must be a non-empty string".into()),

@@ -1,8 +1,15 @@
 //! The subject rule: user flows use the user ID (`<connection>|<id>`), client_credentials uses
 //! `<client_id>@clients`. Client IDs may not contain `|` or `@`, so the two never collide.
 
+pub const CLIENT_SUFFIX: &str = "@clients";
+
 pub fn client_subject(client_id: &str) -> String {
-    format!("{client_id}@clients")
+    format!("{client_id}{CLIENT_SUFFIX}")
+}
+
+/// A user subject must not read as a client subject to a resource server that checks the suffix.
+pub fn looks_like_client_subject(sub: &str) -> bool {
+    sub.ends_with(CLIENT_SUFFIX)
 }
 
 /// A client ID is 1–128 characters of `[A-Za-z0-9._~-]`.

@@ -183,7 +183,31 @@ async fn the_cli_refuses_redirect_uris_with_spaces_controls_or_non_canonical_for
     assert_eq!(v["redirect_uris"], serde_json::json!(["http://localhost:3000"]), "stored as written");
 }
 
+async fn a_client_id_and_a_trusted_issuer_alias_can_never_be_the_same(b: Backend) {
+    let db = fresh_database(b).await;
+    let dir = std::env::temp_dir().join(format!("oauthd-alias-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let jwks = dir.join("jwks.json");
+    let key = oauthd::jwt::keys::generate(oauthd::jwt::keys::Alg::ES256, 0).unwrap();
+    let jwk: Value = serde_json::from_str(&key.public_jwk).unwrap();
+    std::fs::write(&jwks, serde_json::json!({ "keys": [jwk] }).to_string()).unwrap();
+    let jwks = jwks.to_str().unwrap();
+    let trust = |iss: &str, alias: &str| {
+        oauthd(&db, &["trust", "add", "--issuer", iss, "--jwks-file", jwks, "--alias", alias], None)
+    };
+    let (ok, _, err) = trust("https://idp-one.test", "ci");
+    assert!(ok, "{err}");
+    let (ok, out, err) = oauthd(&db, &["client", "create", "--name", "x", "--id", "ci"], None);
+    assert!(!ok && err.contains("alias"), "{out} {err}");
+    let (ok, _, err) = oauthd(&db, &["client", "create", "--name", "y", "--id", "svc"], None);
+    assert!(ok, "{err}");
+    let (ok, _, err) = trust("https://idp-two.test", "svc");
+    assert!(!ok && err.contains("client"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 on_both_backends!(
+    a_client_id_and_a_trusted_issuer_alias_can_never_be_the_same,
     the_cli_refuses_redirect_uris_with_spaces_controls_or_non_canonical_forms,
     a_client_made_with_the_cli_gets_a_token,
     bad_configuration_names_the_key_and_never_panics,

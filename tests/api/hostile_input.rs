@@ -221,7 +221,30 @@ async fn error_descriptions_never_carry_quotes_backslashes_or_non_ascii(b: Backe
     assert!(d.starts_with("audience 'x'"), "{d}");
 }
 
+async fn a_plain_request_id_is_echoed_and_a_forged_one_is_replaced(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    let send = |id: &str| t.http.get(t.url("/healthz")).header("x-request-id", id).send();
+    let r = send("trace-42.a:b").await.unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-42.a:b");
+    for forged in ["x}: oauthd::login: login event=\"login_success\" request{request_id=y", &"a".repeat(65)] {
+        let r = send(forged).await.unwrap();
+        let echoed = r.headers()["x-request-id"].to_str().unwrap();
+        assert!(echoed != forged && uuid::Uuid::parse_str(echoed).is_ok(), "{echoed}");
+    }
+}
+
+async fn every_back_channel_answer_is_no_store_even_a_405(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    for path in ["/userinfo", "/token", "/revoke", "/introspect"] {
+        let r = t.http.put(t.url(path)).send().await.unwrap();
+        assert_eq!(r.status(), 405, "{path}");
+        assert_eq!(r.headers()["cache-control"], "no-store", "{path}");
+    }
+}
+
 on_both_backends!(
+    a_plain_request_id_is_echoed_and_a_forged_one_is_replaced,
+    every_back_channel_answer_is_no_store_even_a_405,
     nul_bytes_anywhere_in_a_request_are_a_4xx_rfc_error_never_a_5xx,
     a_value_the_database_refuses_is_invalid_request_not_server_error,
     error_descriptions_never_carry_quotes_backslashes_or_non_ascii,

@@ -334,8 +334,25 @@ async fn scopes_beyond_the_issuers_scope_are_invalid_scope_oidc_ones_included(b:
     assert_eq!((s, v["scope"].as_str()), (200, Some("read:x")), "no scope asked: API scopes only: {v}");
 }
 
+async fn a_subject_with_control_characters_or_a_client_suffix_is_refused(b: Backend) {
+    let t = app(b).await;
+    let idp = Idp::start().await;
+    trust(&t, &idp, "passthrough", "optional").await;
+    for (sub, why) in [
+        ("svc-a\nINFO forged line", "sub must not contain control characters"),
+        ("svc-a@clients", "sub must not end in @clients, which marks client subjects"),
+    ] {
+        let a = sign(&idp.key(), &claims(&idp.base, sub, &t.base), |_| {});
+        let (s, v) = exchange(&t, None, &a, None).await;
+        assert_eq!((s, v["error"].as_str(), v["error_description"].as_str()), (400, Some("invalid_grant"), Some(why)));
+    }
+    let a = sign(&idp.key(), &claims(&idp.base, "svc-a", &t.base), |_| {});
+    assert_eq!(exchange(&t, None, &a, None).await.0, 200, "a plain subject still works");
+}
+
 on_both_backends!(
     every_assertion_check_fails_with_its_own_description,
+    a_subject_with_control_characters_or_a_client_suffix_is_refused,
     each_mapping_mode_sets_the_subject,
     client_authentication_is_required_unless_the_issuer_says_optional,
     a_replayed_assertion_is_rejected_even_on_another_instance,
