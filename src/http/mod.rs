@@ -88,7 +88,7 @@ pub fn routes(app: App) -> Router {
         .with_state(state)
         .layer(
             ServiceBuilder::new()
-                .layer(axum::middleware::map_request(plain_request_id))
+                .layer(tower::util::MapRequestLayer::new(plain_request_id))
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
                 .layer(TraceLayer::new_for_http().make_span_with(|req: &axum::http::Request<_>| {
                     // Method and path only: query strings and headers may carry secrets.
@@ -111,7 +111,7 @@ pub use authorize::Pages;
 
 /// A caller's `x-request-id` is kept only when it is short and plain; anything else (log
 /// injection, a 12 KB value) is replaced by a fresh one before it reaches a log line.
-async fn plain_request_id(mut req: Request) -> Request {
+fn plain_request_id<B>(mut req: axum::http::Request<B>) -> axum::http::Request<B> {
     let plain = |v: &HeaderValue| {
         v.len() <= 64 && v.as_bytes().iter().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(b))
     };
