@@ -138,3 +138,13 @@ pub async fn exchange(t: &TestApp, client_id: &str, code: &str, verifier: Option
     let (s, _, body) = crate::helpers::json(t.post_token(&form).await).await;
     (s, body)
 }
+
+/// The headers every front-channel page must send: no framing, a restrictive CSP, no referrer,
+/// no caching.
+pub fn assert_page_headers(h: &reqwest::header::HeaderMap) {
+    assert_eq!(h["x-frame-options"], "DENY");
+    let csp = h["content-security-policy"].to_str().unwrap();
+    assert!(csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"), "{csp}");
+    assert_eq!(h["referrer-policy"], "no-referrer");
+    assert_eq!(h["cache-control"], "no-store");
+}

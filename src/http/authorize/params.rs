@@ -7,33 +7,24 @@ use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
 use percent_encoding::percent_decode;
 
+use super::request::CARRIED;
 use crate::http::extract::{parse_form, Form, MAX_BODY_BYTES};
 
 /// Pairs read before giving up, known or not.
 pub const MAX_PAIRS: usize = 256;
 
-/// Everything /authorize, /login and /consent understand; anything else is ignored.
-pub const AUTHORIZE_KNOWN: [&str; 19] = [
-    "response_type",
-    "client_id",
-    "redirect_uri",
-    "scope",
-    "state",
-    "nonce",
-    "code_challenge",
-    "code_challenge_method",
-    "audience",
-    "resource",
-    "prompt",
-    "max_age",
-    "login_hint",
-    "request",
-    "request_uri",
-    "username",
-    "password",
-    "csrf",
-    "decision",
-];
+/// Everything /authorize, /login and /consent understand: the parameters the forms carry, plus
+/// the ones read but not carried, and the form fields. Anything else is ignored.
+pub const AUTHORIZE_KNOWN: [&str; CARRIED.len() + 7] = {
+    let extra = ["login_hint", "request", "request_uri", "username", "password", "csrf", "decision"];
+    let mut out = [""; CARRIED.len() + 7];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = if i < CARRIED.len() { CARRIED[i] } else { extra[i - CARRIED.len()] };
+        i += 1;
+    }
+    out
+};
 
 /// The known parameters, and those of them that were repeated or malformed, with why.
 pub struct Params {
