@@ -7,9 +7,10 @@ use clap::{Parser, Subcommand};
 use serde_json::{json, Value};
 
 use crate::admin::{self, clients::NewClient, users};
-use crate::app::{now, AppState};
+use crate::clock::now;
 use crate::config::{Overrides, Settings};
 use crate::jwt::keys::{self, Alg};
+use crate::state::AppState;
 use crate::store::Store;
 
 #[derive(Parser, Debug)]
@@ -305,8 +306,8 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot bind {}: {e}", settings.bind))?;
     let app = AppState::init(settings).await?;
-    crate::app::spawn_key_refresh(app.clone());
-    crate::app::spawn_purge(app.clone());
+    crate::state::spawn_key_refresh(app.clone());
+    crate::state::spawn_purge(app.clone());
     if !app.settings.metrics_bind.is_empty() {
         let ml = tokio::net::TcpListener::bind(&app.settings.metrics_bind)
             .await
@@ -317,7 +318,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
         tracing::info!(bind = %app.settings.metrics_bind, "metrics listening");
     }
     tracing::info!(bind = %app.settings.bind, issuer = %app.settings.issuer, "oauthd listening");
-    crate::app::serve(listener, app).await
+    crate::http::serve(listener, app).await
 }
 
 async fn client(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Result<()> {
@@ -443,7 +444,7 @@ async fn keys_cmd(store: &dyn Store, s: &Settings, cmd: KeysCmd) -> anyhow::Resu
             }
         }
         KeysCmd::Rotate { alg } => {
-            let kek = crate::jwt::kek::Kek::from_settings(s)?;
+            let kek = crate::state::kek_for(s)?;
             let alg = alg.unwrap_or(s.signing_alg);
             let rec = keys::rotate(store, alg, now(), kek.as_ref()).await?;
             println!("{}\t{}\tactive", rec.kid, rec.alg);
@@ -466,7 +467,7 @@ async fn keys_cmd(store: &dyn Store, s: &Settings, cmd: KeysCmd) -> anyhow::Resu
 
 async fn user(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Result<()> {
     let t = now();
-    let pw = || crate::password::Passwords::new(s);
+    let pw = || crate::state::passwords_for(s);
     match cmd {
         UserCmd::Create { username, email, json, .. } => {
             let password = read_password()?;

@@ -6,7 +6,40 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context};
 use serde::{Deserialize, Serialize};
 
-use crate::jwt::keys::Alg;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+
+/// The signing algorithm of the access and ID tokens.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
+pub enum Alg {
+    #[value(name = "RS256")]
+    RS256,
+    #[value(name = "ES256")]
+    ES256,
+    #[value(name = "EdDSA")]
+    EdDSA,
+}
+
+impl Alg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::RS256 => "RS256",
+            Alg::ES256 => "ES256",
+            Alg::EdDSA => "EdDSA",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Alg> {
+        [Alg::RS256, Alg::ES256, Alg::EdDSA].into_iter().find(|a| a.as_str() == s)
+    }
+}
+
+/// `dev` warns about unencrypted signing keys; `production` refuses to start without a KEK.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Profile {
+    Dev,
+    Production,
+}
 
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
@@ -56,7 +89,7 @@ pub struct Settings {
     /// Allow plain-http key sets on loopback addresses (local testing only).
     pub allow_http_loopback_jwks: bool,
     /// `dev` (warns about unencrypted keys) or `production` (refuses to start without a KEK).
-    pub profile: String,
+    pub profile: Profile,
     /// Base64 of 32 random bytes: encrypts private signing keys in the database.
     pub key_encryption_key: Secret,
     /// A file holding `key_encryption_key`, as an alternative to the setting itself.
@@ -122,7 +155,7 @@ impl Default for Settings {
             jwt_clock_skew: 60,
             jwks_cache_ttl: 600,
             allow_http_loopback_jwks: false,
-            profile: "dev".into(),
+            profile: Profile::Dev,
             key_encryption_key: Secret::default(),
             key_encryption_key_file: String::new(),
             rate_limit_per_ip: 0,
@@ -244,20 +277,20 @@ impl Settings {
         if self.user_connection.is_empty() || self.user_connection.contains('|') {
             bail!("invalid setting `user_connection`: must be non-empty and contain no '|'");
         }
-        if !matches!(self.profile.as_str(), "dev" | "production") {
-            bail!("invalid setting `profile`: use dev or production");
-        }
-        let kek = crate::jwt::kek::Kek::from_settings(self)?;
-        if kek.is_none() && self.profile == "production" {
+        let kek = self.key_encryption_key()?;
+        if kek.is_none() && self.profile == Profile::Production {
             bail!("invalid setting `key_encryption_key`: profile = production requires key_encryption_key or key_encryption_key_file");
         }
-        crate::password::params(self).map_err(|e| anyhow!("invalid setting `argon2_*`: {e}"))?;
+        // Argon2's own limits (RFC 9106 §3.1): memory of at least 8 KiB per lane.
+        if u64::from(self.argon2_memory_kib) < 8 * u64::from(self.argon2_parallelism) {
+            bail!("invalid setting `argon2_memory_kib`: must be at least 8 × argon2_parallelism");
+        }
         Ok(())
     }
 
     /// Every numeric setting with its allowed range, so that no lifetime can overflow a
     /// timestamp and no timeout can outlast the requests it guards.
-    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 18] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 21] {
         const DAY: u64 = 86400;
         [
             ("access_token_ttl", self.access_token_ttl, 1, DAY, "seconds"),
@@ -279,6 +312,9 @@ impl Settings {
             ("request_timeout", self.request_timeout, 1, 300, "seconds"),
             ("purge_interval", self.purge_interval, 1, DAY, "seconds"),
             ("password_hash_concurrency", self.password_hash_concurrency as u64, 1, 1024, "hashes"),
+            ("argon2_memory_kib", u64::from(self.argon2_memory_kib), 8, 4 * 1024 * 1024, "KiB"),
+            ("argon2_iterations", u64::from(self.argon2_iterations), 1, 100, "passes"),
+            ("argon2_parallelism", u64::from(self.argon2_parallelism), 1, 64, "lanes"),
         ]
     }
 
@@ -292,7 +328,25 @@ impl Settings {
 
     /// How long a retired signing key stays published: the longest a token it signed may live.
     pub fn key_publish_window(&self) -> i64 {
-        crate::app::later(300, self.access_token_ttl.max(self.id_token_ttl))
+        crate::clock::later(300, self.access_token_ttl.max(self.id_token_ttl))
+    }
+
+    /// The key-encryption key's 32 bytes, from `key_encryption_key` (base64) or its file.
+    pub fn key_encryption_key(&self) -> anyhow::Result<Option<[u8; 32]>> {
+        let b64 = if !self.key_encryption_key.0.is_empty() {
+            self.key_encryption_key.0.trim().to_string()
+        } else if !self.key_encryption_key_file.is_empty() {
+            std::fs::read_to_string(&self.key_encryption_key_file)
+                .map_err(|e| anyhow!("invalid setting `key_encryption_key_file`: {e}"))?
+                .trim()
+                .to_string()
+        } else {
+            return Ok(None);
+        };
+        let bytes = STANDARD.decode(b64).map_err(|_| anyhow!("invalid setting `key_encryption_key`: not base64"))?;
+        let key = <[u8; 32]>::try_from(bytes.as_slice())
+            .map_err(|_| anyhow!("invalid setting `key_encryption_key`: must be 32 bytes (base64)"))?;
+        Ok(Some(key))
     }
 }
 

@@ -2,11 +2,7 @@
 //! code), latency histograms, JWKS fetches, lockouts, refresh reuse, and the database pool.
 
 use std::sync::OnceLock;
-use std::time::Instant;
 
-use axum::extract::{MatchedPath, Request};
-use axum::middleware::Next;
-use axum::response::Response;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
@@ -39,18 +35,6 @@ pub fn spawn_upkeep() {
             }
         });
     });
-}
-
-/// Middleware: one counter and one latency observation per request, by route and status.
-pub async fn track(req: Request, next: Next) -> Response {
-    let path = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
-    let start = Instant::now();
-    let resp = next.run(req).await;
-    let status = resp.status().as_u16().to_string();
-    metrics::counter!("oauthd_http_requests_total", "endpoint" => path.clone(), "status" => status).increment(1);
-    metrics::histogram!("oauthd_http_request_duration_seconds", "endpoint" => path)
-        .record(start.elapsed().as_secs_f64());
-    resp
 }
 
 /// A token request's result: the grant and `ok` or the RFC 6749 error code.

@@ -7,13 +7,15 @@ use std::sync::{Arc, Mutex};
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 
-use crate::config::Settings;
-
 /// Longer passwords are refused before any hashing, so they cannot be used to burn CPU.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
 
-pub fn params(s: &Settings) -> Result<Params, argon2::Error> {
-    Params::new(s.argon2_memory_kib, s.argon2_iterations, s.argon2_parallelism, None)
+/// Argon2id cost parameters (RFC 9106 §4): memory in KiB, passes, lanes.
+#[derive(Clone, Copy, Debug)]
+pub struct Cost {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
 }
 
 pub struct Verified {
@@ -70,9 +72,12 @@ pub struct Passwords {
 }
 
 impl Passwords {
-    pub fn new(s: &Settings) -> anyhow::Result<Passwords> {
-        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params(s).map_err(|e| anyhow::anyhow!("{e}"))?);
-        let pool = Arc::new(Pool::new(s.password_hash_concurrency)?);
+    /// Hashing with `cost` on `threads` dedicated threads.
+    pub fn new(cost: Cost, threads: usize) -> anyhow::Result<Passwords> {
+        let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
+            .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
+        let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
+        let pool = Arc::new(Pool::new(threads)?);
         let mut this = Passwords { argon, pool, dummy: Arc::default() };
         this.dummy = Arc::new(this.hash_blocking(&crate::oauth::secret::random_token(16))?);
         Ok(this)

@@ -21,10 +21,10 @@ use proptest::prelude::*;
 use proptest::sample::Index;
 use serde_json::{json, Map, Value};
 
-use oauthd::error::TokenError;
-use oauthd::http::extract::{basic_credentials, parse_form, MAX_PARAMS};
 use oauthd::jwt::assertion::{self, ClaimRules};
 use oauthd::jwt::keys::{self, Alg, SigningKey};
+use oauthd::oauth::form::{basic_credentials, parse_form, MAX_PARAMS};
+use oauthd::oauth::TokenError;
 use oauthd::oauth::{pkce, redirect_uri, scope};
 
 // ------------------------------------------------------------------------------------ config

@@ -7,7 +7,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 
-use crate::oauth::secret;
+use crate::oauth::{secret, subject};
 use crate::store::{KeyRecord, RefreshToken, Store, StoreError};
 
 /// Inspects `token`: a JWT of ours is verified and checked against the deny list; anything else
@@ -157,12 +157,12 @@ fn explain(header: &Value, c: &Value, now: i64) -> Vec<String> {
         out.push(format!("It was exchanged for an assertion from the trusted issuer '{idp}' (RFC 7523)."));
     }
     let sub = s("sub");
-    if let Some(client) = sub.strip_suffix("@clients") {
+    if let Some(client) = subject::client_of(&sub) {
         out.push(format!(
             "The subject is the client '{client}' itself, not a user: client_credentials tokens are about the client, so sub = <client_id>@clients. To get a token about a user, use a user flow (authorization code, password, or jwt-bearer)."
         ));
     } else if !sub.is_empty() {
-        let conn = sub.split('|').next().unwrap_or("");
+        let conn = subject::connection_of(&sub);
         out.push(format!(
             "The subject is the user '{sub}' (connection '{conn}'); the client was '{}'.",
             s("client_id").max(s("azp"))

@@ -2,13 +2,13 @@
 
 use serde_json::{json, Value};
 
-use crate::app::AppState;
 use crate::config::Settings;
-use crate::error::TokenError;
-use crate::grants::jwt_bearer::{self, Mapped};
+use crate::flows::grants::jwt_bearer::{self, Mapped};
 use crate::jwt::assertion::{self, ClaimRules};
 use crate::jwt::jwk_set;
 use crate::jwt::remote_jwks::{check_url, JwksCache};
+use crate::oauth::TokenError;
+use crate::state::AppState;
 use crate::store::{Store, TrustedIssuer};
 
 #[derive(Debug, Clone, Default)]
@@ -154,7 +154,7 @@ pub async fn check(app: &AppState, token: &str, now: i64) -> Vec<Value> {
 fn claim_steps(r: &mut Report, claims: &Value, issuer: Option<&TrustedIssuer>, s: &Settings, now: i64) {
     let token_endpoint = s.token_endpoint();
     let (max_age, require_jti) = issuer.map_or((0, true), |i| (i.max_age, i.require_jti));
-    let rules = ClaimRules::ours(s, &token_endpoint, now, max_age, require_jti);
+    let rules = ClaimRules::ours([&s.issuer, &token_endpoint], s.jwt_clock_skew, now, max_age, require_jti);
     for (name, check) in assertion::CLAIM_CHECKS {
         if issuer.is_none() && matches!(name, "max-age" | "jti") {
             r.skip(&[name], "a trusted issuer");

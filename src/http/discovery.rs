@@ -1,57 +1,23 @@
-//! Authorization server metadata, RFC 8414 §2, served also as OIDC Discovery 1.0 §3.
+//! `GET /.well-known/openid-configuration` and `/.well-known/oauth-authorization-server` (RFC 8414
+//! §3), and `GET /.well-known/jwks.json` (RFC 7517 §5).
 
 use axum::extract::State;
 use axum::http::{header, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
 
-use crate::app::App;
-use crate::oauth::scope::OIDC_SCOPES;
-
-/// Algorithms accepted on client assertions (private_key_jwt).
-const ASSERTION_ALGS: [&str; 9] = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"];
+use crate::flows::discovery;
+use crate::state::App;
 
 pub async fn metadata(State(app): State<App>) -> Response {
-    let iss = &app.settings.issuer;
-    let mut scopes: Vec<String> = OIDC_SCOPES.iter().map(|s| s.to_string()).collect();
-    if let Ok(apis) = app.store.list_apis().await {
-        for s in apis.iter().flat_map(|a| a.scopes.split(' ')).filter(|s| !s.is_empty()) {
-            if !scopes.iter().any(|x| x == s) {
-                scopes.push(s.to_string());
-            }
-        }
-    }
-    let doc = json!({
-        "issuer": iss,
-        "token_endpoint": format!("{iss}/token"),
-        "jwks_uri": format!("{iss}/.well-known/jwks.json"),
-        "userinfo_endpoint": format!("{iss}/userinfo"),
-        "authorization_endpoint": format!("{iss}/authorize"),
-        "end_session_endpoint": format!("{iss}/logout"),
-        "grant_types_supported": crate::grants::SUPPORTED,
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "code_challenge_methods_supported": ["S256"],
-        "authorization_response_iss_parameter_supported": true,
-        "prompt_values_supported": ["none", "login", "consent"],
-        "request_parameter_supported": false,
-        "request_uri_parameter_supported": false,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
-        "introspection_endpoint": format!("{iss}/introspect"),
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt"],
-        "introspection_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
-        "revocation_endpoint": format!("{iss}/revoke"),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
-        "revocation_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
-        "scopes_supported": scopes,
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
-                             "email", "email_verified", "name", "preferred_username", "updated_at"],
-    });
-    let mut r = Json(doc).into_response();
-    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    cached(Json(discovery::metadata(&app).await).into_response(), "public, max-age=300")
+}
+
+pub async fn jwks(State(app): State<App>) -> Response {
+    cached(Json(discovery::jwks(&app).await).into_response(), "public, max-age=60")
+}
+
+fn cached(mut r: Response, control: &'static str) -> Response {
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static(control));
     r
 }

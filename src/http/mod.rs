@@ -1,20 +1,20 @@
 //! HTTP: routes, middleware, and thin handlers that parse, call and respond.
 
 mod authorize;
-pub mod client_auth;
 mod discovery;
+pub mod error;
 pub mod extract;
 mod health;
 mod introspect;
-mod jwks;
 mod revoke;
 pub mod server;
 mod token;
 mod userinfo;
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRef, MatchedPath, Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -29,16 +29,30 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::app::App;
-use crate::error::TokenError;
+use crate::oauth::TokenError;
+use crate::state::App;
+pub use authorize::Pages;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-pub fn routes(app: App) -> Router {
-    let state = app.clone();
+/// The router's state: the app, and the page renderer the front channel needs besides it.
+#[derive(Clone)]
+pub struct Web {
+    pub app: App,
+    pub pages: Arc<Pages>,
+}
+
+impl FromRef<Web> for App {
+    fn from_ref(w: &Web) -> App {
+        w.app.clone()
+    }
+}
+
+pub fn routes(app: App) -> anyhow::Result<Router> {
+    let state = Web { app: app.clone(), pages: Arc::new(Pages::new()?) };
     // Discovery and keys are public documents: any origin may read them.
     let public = Router::new()
-        .route("/.well-known/jwks.json", get(jwks::jwks))
+        .route("/.well-known/jwks.json", get(discovery::jwks))
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
         .route("/.well-known/openid-configuration", get(discovery::metadata))
         .layer(CorsLayer::permissive());
@@ -79,12 +93,12 @@ pub fn routes(app: App) -> Router {
                 .layer(page_header(header::CACHE_CONTROL, "no-store")),
         );
     // route_layer: the matched route is known there, so metrics label by route, not raw path.
-    Router::new()
+    Ok(Router::new()
         .merge(back)
         .merge(server)
         .merge(front)
         .merge(rest)
-        .route_layer(axum::middleware::from_fn(crate::metrics::track))
+        .route_layer(axum::middleware::from_fn(track))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -102,12 +116,48 @@ pub fn routes(app: App) -> Router {
                     HeaderValue::from_static("nosniff"),
                 ))
                 // The backstop: a panic is a logged JSON 500, not a dropped connection.
-                .layer(CatchPanicLayer::custom(crate::error::panic_response))
+                .layer(CatchPanicLayer::custom(crate::http::error::panic_response))
                 .layer(axum::middleware::from_fn(metered)),
-        )
+        ))
 }
 
-pub use authorize::Pages;
+/// The full router with its middleware.
+pub fn router(app: App) -> anyhow::Result<Router> {
+    routes(app)
+}
+
+/// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
+pub async fn serve(listener: tokio::net::TcpListener, app: App) -> anyhow::Result<()> {
+    serve_until(listener, app, shutdown_signal()).await
+}
+
+/// Serves until `shutdown` resolves, then lets in-flight requests finish for `shutdown_grace`.
+pub async fn serve_until(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> anyhow::Result<()> {
+    crate::metrics::spawn_upkeep();
+    let limits = server::ConnLimits::from_settings(&app.settings);
+    server::serve(listener, router(app)?, limits, shutdown).await?;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+    tracing::info!("shutdown signal received; finishing in-flight requests");
+}
 
 /// A caller's `x-request-id` is kept only when it is short and plain; anything else (log
 /// injection, a 12 KB value) is replaced by a fresh one before it reaches a log line.
@@ -138,6 +188,18 @@ async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Re
     }
 }
 
+/// One counter and one latency observation per request, by route and status.
+async fn track(req: Request, next: Next) -> Response {
+    let path = req.extensions().get::<MatchedPath>().map_or("unmatched".to_string(), |p| p.as_str().to_string());
+    let start = Instant::now();
+    let resp = next.run(req).await;
+    let status = resp.status().as_u16().to_string();
+    metrics::counter!("oauthd_http_requests_total", "endpoint" => path.clone(), "status" => status).increment(1);
+    metrics::histogram!("oauthd_http_request_duration_seconds", "endpoint" => path)
+        .record(start.elapsed().as_secs_f64());
+    resp
+}
+
 /// Gives each request one account of database time (`db_timeout_ms` in all).
 async fn metered(req: Request, next: Next) -> Response {
     crate::store::metered(next.run(req)).await
@@ -155,7 +217,7 @@ pub fn metrics_routes(app: App) -> Router {
         get(move || {
             let app = app.clone();
             async move {
-                let (size, idle) = app.store.pool_state();
+                let (size, idle) = app.pool_state();
                 metrics::gauge!("oauthd_db_pool_connections").set(size as f64);
                 metrics::gauge!("oauthd_db_pool_idle_connections").set(idle as f64);
                 ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::handle().render())

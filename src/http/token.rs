@@ -5,8 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::extract::read_form;
-use crate::app::App;
-use crate::grants;
+use crate::flows::grants;
+use crate::state::App;
 
 pub async fn token(State(app): State<App>, req: Request) -> Response {
     let (parts, body) = req.into_parts();

@@ -8,8 +8,6 @@ use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{decode, DecodingKey, Validation};
 use serde_json::Value;
 
-use crate::config::Settings;
-
 pub const MAX_ASSERTION_BYTES: usize = 16 * 1024;
 
 /// The unverified parts of a compact JWS.
@@ -107,9 +105,9 @@ pub struct ClaimRules<'a> {
 }
 
 impl<'a> ClaimRules<'a> {
-    /// Our issuer and token endpoint as the audiences, the configured clock skew, and a policy.
-    pub fn ours(s: &'a Settings, token_endpoint: &'a str, now: i64, max_age: i64, require_jti: bool) -> Self {
-        ClaimRules { audiences: [&s.issuer, token_endpoint], now, skew: s.jwt_clock_skew as i64, max_age, require_jti }
+    /// Our issuer and token endpoint as the audiences, a clock skew, and a policy.
+    pub fn ours(audiences: [&'a str; 2], skew: u64, now: i64, max_age: i64, require_jti: bool) -> Self {
+        ClaimRules { audiences, now, skew: skew as i64, max_age, require_jti }
     }
 }
 

@@ -2,33 +2,16 @@
 //! bound to the key's `kid` as associated data.
 
 use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
-
-use crate::config::Settings;
 
 const MAGIC: &[u8] = b"oauthd-kek-v1\0";
 
 pub struct Kek(LessSafeKey);
 
 impl Kek {
-    /// The configured key (`key_encryption_key` as base64, or `key_encryption_key_file`).
-    pub fn from_settings(s: &Settings) -> anyhow::Result<Option<Kek>> {
-        let b64 = if !s.key_encryption_key.0.is_empty() {
-            s.key_encryption_key.0.trim().to_string()
-        } else if !s.key_encryption_key_file.is_empty() {
-            std::fs::read_to_string(&s.key_encryption_key_file)
-                .map_err(|e| anyhow::anyhow!("invalid setting `key_encryption_key_file`: {e}"))?
-                .trim()
-                .to_string()
-        } else {
-            return Ok(None);
-        };
-        let bytes =
-            STANDARD.decode(b64).map_err(|_| anyhow::anyhow!("invalid setting `key_encryption_key`: not base64"))?;
-        let key = UnboundKey::new(&AES_256_GCM, &bytes)
-            .map_err(|_| anyhow::anyhow!("invalid setting `key_encryption_key`: must be 32 bytes (base64)"))?;
-        Ok(Some(Kek(LessSafeKey::new(key))))
+    /// A key from 32 bytes of key material (`Settings::key_encryption_key`).
+    pub fn new(bytes: &[u8; 32]) -> anyhow::Result<Kek> {
+        let key = UnboundKey::new(&AES_256_GCM, bytes).map_err(|_| anyhow::anyhow!("invalid key-encryption key"))?;
+        Ok(Kek(LessSafeKey::new(key)))
     }
 
     fn seal(&self, kid: &str, plain: &[u8]) -> anyhow::Result<Vec<u8>> {

@@ -15,35 +15,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
 use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{Algorithm, DecodingKey};
-use serde::{Deserialize, Serialize};
+
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::kek::{self, Kek};
 use crate::store::{KeyRecord, Store};
 
-#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq, clap::ValueEnum)]
-pub enum Alg {
-    #[value(name = "RS256")]
-    RS256,
-    #[value(name = "ES256")]
-    ES256,
-    #[value(name = "EdDSA")]
-    EdDSA,
-}
-
-impl Alg {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Alg::RS256 => "RS256",
-            Alg::ES256 => "ES256",
-            Alg::EdDSA => "EdDSA",
-        }
-    }
-    pub fn parse(s: &str) -> Option<Alg> {
-        [Alg::RS256, Alg::ES256, Alg::EdDSA].into_iter().find(|a| a.as_str() == s)
-    }
-}
+pub use crate::config::Alg;
 
 enum Signer {
     Rsa(RsaKeyPair),

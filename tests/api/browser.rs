@@ -101,7 +101,7 @@ pub async fn spa(t: &TestApp, first_party: bool, extra_redirects: &[&str]) -> St
         api: Some(API.into()),
         ..Default::default()
     };
-    oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::app::now()).await.unwrap().0.id
+    oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::clock::now()).await.unwrap().0.id
 }
 
 pub fn params<'p>(client_id: &'p str, extra: &[(&'p str, &'p str)]) -> Vec<(&'p str, &'p str)> {

@@ -61,7 +61,7 @@ async fn client_secret_post_and_basic_with_encoded_characters_both_authenticate(
         api: Some(API.into()),
         ..Default::default()
     };
-    let (c, s) = oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::app::now()).await.unwrap();
+    let (c, s) = oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::clock::now()).await.unwrap();
     let encoded_id = "svc.one%7Ex";
     let r = t.post_token_basic(encoded_id, &s.unwrap(), &[CC, AUD]).await;
     let (status, _, body) = json(r).await;
@@ -109,7 +109,7 @@ async fn public_clients_and_clients_without_the_grant_are_unauthorized(b: Backen
     assert_eq!((s, body["error"].as_str()), (400, Some("unauthorized_client")));
 
     let req = oauthd::admin::clients::NewClient { name: "spa".into(), public: true, ..Default::default() };
-    let (spa, _) = oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::app::now()).await.unwrap();
+    let (spa, _) = oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::clock::now()).await.unwrap();
     let (s, _, body) = json(t.post_token(&[CC, AUD, ("client_id", &spa.id)]).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("unauthorized_client")));
 }

@@ -17,7 +17,7 @@ async fn consent_page(br: &Browser<'_>, p: &[(&str, &str)], user: &str) -> Strin
 async fn consent_for_one_api_does_not_cover_the_same_scope_on_another(b: Backend) {
     let t = TestApp::spawn(b).await;
     let id = spa(&t, false, &[]).await;
-    oauthd::admin::create_api(t.app.store.as_ref(), OTHER_API, None, "read:x", oauthd::app::now()).await.unwrap();
+    oauthd::admin::create_api(t.app.store.as_ref(), OTHER_API, None, "read:x", oauthd::clock::now()).await.unwrap();
     oauthd::admin::grant(t.app.store.as_ref(), &id, OTHER_API, "read:x").await.unwrap();
     t.user("fay", "pw-fay").await;
     let br = Browser::new(&t);

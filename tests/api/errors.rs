@@ -313,20 +313,15 @@ async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b:
     let t = TestApp::spawn(b).await;
     let (id, secret) = t.m2m().await;
     // Same keys and settings, but the database is unreachable.
-    let state = oauthd::AppState {
-        settings: t.app.settings.clone(),
-        store: Arc::new(DownStore),
-        keys: arc_swap::ArcSwap::new(t.app.keys.load_full()),
-        clients: oauthd::cache::TtlCache::new(std::time::Duration::from_secs(1)),
-        passwords: t.app.passwords.clone(),
-        ip_failures: oauthd::throttle::Throttle::new(100, 60),
-        pages: oauthd::http::Pages::new().unwrap(),
-        origins: Default::default(),
-        issuers: oauthd::cache::TtlCache::new(std::time::Duration::from_secs(1)),
-        kek: None,
-        limits: oauthd::limits::Limits::new(&oauthd::Settings::default()),
-        jwks: oauthd::jwt::remote_jwks::JwksCache::new(false, std::time::Duration::from_secs(60)).unwrap(),
-    };
+    let settings = (*t.app.settings).clone();
+    let state = oauthd::AppState::assemble(
+        settings,
+        Arc::new(DownStore),
+        t.app.keys.load_full(),
+        t.app.passwords.clone(),
+        None,
+    )
+    .unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}/token", listener.local_addr().unwrap());
     tokio::spawn(oauthd::serve(listener, Arc::new(state)));

@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use oauthd::admin::{self, clients::NewClient};
-use oauthd::app::now;
+use oauthd::clock::now;
 use oauthd::store::User;
 use oauthd::{App, AppState, Settings};
 use serde_json::Value;

@@ -3,7 +3,7 @@
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
-use oauthd::error::TokenError;
+use oauthd::oauth::TokenError;
 use oauthd::store::StoreError;
 use serde_json::json;
 
@@ -28,7 +28,7 @@ struct Case {
 
 /// An unsigned assertion with these claims: NUL must be refused before any key lookup.
 fn assertion(iss: &str, sub: &str, jti: &str, aud: &str) -> String {
-    let now = oauthd::app::now();
+    let now = oauthd::clock::now();
     let claims = json!({ "iss": iss, "sub": sub, "aud": aud, "iat": now, "exp": now + 60, "jti": jti });
     raw(&json!({ "alg": "ES256", "kid": "k" }), &claims, "AAAA")
 }

@@ -129,7 +129,7 @@ pub fn sign(key: &KeyRecord, claims: &Value, tweak: impl FnOnce(&mut Header)) ->
 
 /// Standard claims for an assertion to `audience`.
 pub fn claims(iss: &str, sub: &str, audience: &str) -> Value {
-    let now = oauthd::app::now();
+    let now = oauthd::clock::now();
     json!({ "iss": iss, "sub": sub, "aud": audience, "iat": now, "exp": now + 300, "jti": uuid::Uuid::new_v4().to_string() })
 }
 

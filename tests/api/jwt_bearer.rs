@@ -3,7 +3,7 @@
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use oauthd::admin::trust::{add, NewIssuer};
-use oauthd::app::now;
+use oauthd::clock::now;
 use serde_json::{json, Value};
 
 use crate::helpers::{json as body, Backend, TestApp, API};

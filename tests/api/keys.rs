@@ -1,6 +1,6 @@
 //! Signing keys and the JWKS (RFC 7517): rotation keeps old tokens verifiable.
 
-use oauthd::app::now;
+use oauthd::clock::now;
 use oauthd::jwt::keys::{self, Alg};
 
 use crate::helpers::{json, Backend, TestApp, API};

@@ -170,7 +170,7 @@ async fn unknown_and_other_clients_tokens_get_200_and_are_not_revoked(b: Backend
 async fn token_inspect_explains_every_grant_and_every_bad_verdict(b: Backend) {
     let k = setup(b).await;
     let keys = k.t.app.store.list_keys().await.unwrap();
-    let now = oauthd::app::now();
+    let now = oauthd::clock::now();
     let inspect = |t: &str| oauthd::admin::inspect::inspect(&keys, &k.t.base, t, now);
 
     let cc = inspect(&k.cc_token);
@@ -201,7 +201,7 @@ async fn token_inspect_explains_code_refresh_and_jwt_bearer_tokens_and_refresh_a
     let k = setup(b).await;
     let (store, base) = (k.t.app.store.as_ref(), k.t.base.as_str());
     let inspect = |t: String| async move {
-        oauthd::admin::inspect::inspect_with_store(store, base, &t, oauthd::app::now()).await.unwrap()
+        oauthd::admin::inspect::inspect_with_store(store, base, &t, oauthd::clock::now()).await.unwrap()
     };
     let text = |v: &Value| v["explanation"].to_string();
 
@@ -237,7 +237,7 @@ async fn token_inspect_explains_code_refresh_and_jwt_bearer_tokens_and_refresh_a
         ..Default::default()
     };
     let t2 = TestApp::spawn_with(b, |s| s.allow_http_loopback_jwks = true).await;
-    oauthd::admin::trust::add(t2.app.store.as_ref(), &t2.app.jwks, true, req, oauthd::app::now()).await.unwrap();
+    oauthd::admin::trust::add(t2.app.store.as_ref(), &t2.app.jwks, true, req, oauthd::clock::now()).await.unwrap();
     let assertion = crate::idp::sign(&idp.key(), &crate::idp::claims(&idp.base, "alice", &t2.base), |_| {});
     let form = [("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"), ("assertion", assertion.as_str())];
     let (s, _, fed) = json(t2.post_token(&form).await).await;
@@ -246,7 +246,7 @@ async fn token_inspect_explains_code_refresh_and_jwt_bearer_tokens_and_refresh_a
         t2.app.store.as_ref(),
         &t2.base,
         fed["access_token"].as_str().unwrap(),
-        oauthd::app::now(),
+        oauthd::clock::now(),
     )
     .await
     .unwrap();

@@ -69,7 +69,7 @@ async fn an_expired_id_token_hint_is_still_a_hint(b: Backend) {
     let user = t.user("bo", "pw-bo").await;
     let br = Browser::new(&t);
     sign_in(&t, &br, &id, "bo").await;
-    let long_ago = oauthd::app::now() - 86_400;
+    let long_ago = oauthd::clock::now() - 86_400;
     let claims = IdClaims {
         iss: &t.app.settings.issuer,
         sub: &user.id,

@@ -14,6 +14,7 @@ mod front_channel;
 mod hostile_input;
 mod jwt_bearer;
 mod keys;
+mod layers;
 mod lifecycle;
 mod limits;
 mod logout;

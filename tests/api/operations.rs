@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use oauthd::app::now;
+use oauthd::clock::now;
 use oauthd::jwt::keys::{self, Alg};
 
 use crate::browser::*;
@@ -190,7 +190,7 @@ async fn the_background_purge_runs_soon_after_start_and_every_purge_interval(b: 
     let store = t.app.store.as_ref();
     assert!(store.use_jti("iss", "stale", now() - 10).await.unwrap());
     store.revoke_jti("stale-token", now() - 10).await.unwrap();
-    oauthd::app::spawn_purge(t.app.clone());
+    oauthd::state::spawn_purge(t.app.clone());
     let deadline = Instant::now() + Duration::from_secs(10);
     while store.jti_seen("iss", "stale").await.unwrap() || store.is_jti_revoked("stale-token").await.unwrap() {
         assert!(Instant::now() < deadline, "expired rows were not purged");

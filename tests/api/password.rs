@@ -55,7 +55,7 @@ async fn parallel_wrong_guesses_lock_the_account_and_only_that_account(b: Backen
         assert_eq!(r.status(), 400);
     }
     let user = t.app.store.find_user_by_username("victim").await.unwrap().unwrap();
-    assert!(user.locked_until > oauthd::app::now(), "locked after 50 parallel failures");
+    assert!(user.locked_until > oauthd::clock::now(), "locked after 50 parallel failures");
     let (s, _, body) = json(t.post_token_basic(&id, &secret, &pw_form("victim", "the real one", "read:x")).await).await;
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_grant")), "locked even for the right password");
     let (s, _, _) = json(t.post_token_basic(&id, &secret, &pw_form("bystander", "the real one", "read:x")).await).await;

@@ -2,7 +2,7 @@
 //! the key set like `trust add` does, and a bad key set is the client's failure, never a 500.
 
 use oauthd::admin::clients::{create, NewClient};
-use oauthd::app::now;
+use oauthd::clock::now;
 use oauthd::store::Client;
 use serde_json::{json, Value};
 

@@ -107,7 +107,9 @@ async fn a_narrower_scope_is_allowed_and_a_wider_one_is_invalid_scope(b: Backend
 async fn a_password_change_revokes_the_users_refresh_tokens(b: Backend) {
     let (c, first) = setup(b).await;
     let store = c.t.app.store.as_ref();
-    oauthd::admin::users::set_password(store, &c.t.app.passwords, "frank", "new-pw", oauthd::app::now()).await.unwrap();
+    oauthd::admin::users::set_password(store, &c.t.app.passwords, "frank", "new-pw", oauthd::clock::now())
+        .await
+        .unwrap();
     let (s, _) = c.refresh(&rt(&first), None).await;
     assert_eq!(s, 400);
 }
@@ -115,11 +117,11 @@ async fn a_password_change_revokes_the_users_refresh_tokens(b: Backend) {
 async fn disabling_the_user_or_deleting_the_client_revokes_refresh_tokens(b: Backend) {
     let (c, first) = setup(b).await;
     let store = c.t.app.store.as_ref();
-    oauthd::admin::users::set_disabled(store, "frank", true, oauthd::app::now()).await.unwrap();
+    oauthd::admin::users::set_disabled(store, "frank", true, oauthd::clock::now()).await.unwrap();
     assert_eq!(c.refresh(&rt(&first), None).await.0, 400);
 
     let (c, first) = setup(b).await;
-    oauthd::admin::clients::delete(c.t.app.store.as_ref(), &c.id, oauthd::app::now()).await.unwrap();
+    oauthd::admin::clients::delete(c.t.app.store.as_ref(), &c.id, oauthd::clock::now()).await.unwrap();
     let rec = c.t.app.store.find_refresh_token(&oauthd::oauth::secret::digest(&rt(&first))).await.unwrap().unwrap();
     assert!(rec.family_revoked);
 }

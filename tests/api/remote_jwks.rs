@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use oauthd::admin::trust::{add, NewIssuer};
-use oauthd::app::now;
+use oauthd::clock::now;
 use serde_json::{json, Value};
 
 use crate::helpers::{Backend, TestApp, API};

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use oauthd::app::now;
+use oauthd::clock::now;
 use serde_json::{json, Value};
 
 use crate::helpers::{Backend, TestApp};

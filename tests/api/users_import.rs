@@ -8,9 +8,9 @@ const FIXTURE: &str = include_str!("../fixtures/auth0_export.ndjson");
 async fn an_auth0_export_imports_and_bcrypt_users_are_upgraded_on_login(b: Backend) {
     let t = TestApp::spawn(b).await;
     let store = t.app.store.as_ref();
-    let report = oauthd::admin::users::import_auth0(store, FIXTURE, oauthd::app::now()).await;
+    let report = oauthd::admin::users::import_auth0(store, FIXTURE, oauthd::clock::now()).await;
     assert_eq!((report.imported, report.skipped, report.failed), (2, 0, 3), "{report:?}");
-    let again = oauthd::admin::users::import_auth0(store, FIXTURE, oauthd::app::now()).await;
+    let again = oauthd::admin::users::import_auth0(store, FIXTURE, oauthd::clock::now()).await;
     assert_eq!((again.imported, again.skipped, again.failed), (0, 2, 3));
 
     let alice = store.get_user("auth0|5f1a2b3c4d5e6f7a8b9c0d1e").await.unwrap().expect("id kept");

@@ -6,11 +6,10 @@ use axum::response::Response;
 use minijinja::context;
 use subtle::ConstantTimeEq;
 
-use super::pages::{origin_of, read_cookie, set_cookie, CSRF_COOKIE};
-use super::request::AuthzRequest;
-use crate::app::AppState;
-use crate::http::extract::Form;
-use crate::oauth::secret;
+use super::pages::{origin_of, read_cookie, set_cookie, Pages, CSRF_COOKIE};
+use crate::flows::authorize::AuthzRequest;
+use crate::oauth::{secret, Form};
+use crate::state::AppState;
 use crate::store::User;
 
 pub fn secure(app: &AppState) -> bool {
@@ -18,12 +17,12 @@ pub fn secure(app: &AppState) -> bool {
 }
 
 /// Double-submit CSRF check: the hidden field must equal the cookie set with the form.
-pub fn check_csrf(app: &AppState, headers: &HeaderMap, form: &Form) -> Option<Response> {
+pub fn check_csrf(pages: &Pages, headers: &HeaderMap, form: &Form) -> Option<Response> {
     let cookie = read_cookie(headers, CSRF_COOKIE).unwrap_or_default();
     let field = form.get("csrf").unwrap_or("");
     let ok = !cookie.is_empty() && bool::from(cookie.as_bytes().ct_eq(field.as_bytes()));
     (!ok).then(|| {
-        app.pages.error(
+        pages.error(
             StatusCode::FORBIDDEN,
             "This form has expired or was not sent from this site. Go back to the application and try again.",
         )
@@ -38,15 +37,16 @@ fn csrf(headers: &HeaderMap) -> (String, bool) {
     }
 }
 
-fn with_csrf(app: &AppState, mut resp: Response, token: &str, new: bool) -> Response {
+fn with_csrf(secure: bool, mut resp: Response, token: &str, new: bool) -> Response {
     if new {
-        set_cookie(&mut resp, CSRF_COOKIE, token, None, secure(app));
+        set_cookie(&mut resp, CSRF_COOKIE, token, None, secure);
     }
     resp
 }
 
 pub fn login_page(
-    app: &AppState,
+    pages: &Pages,
+    secure: bool,
     headers: &HeaderMap,
     req: &AuthzRequest,
     username: &str,
@@ -57,11 +57,11 @@ pub fn login_page(
     let ctx = context! {
         client_name => req.client.client.name, params => req.params, csrf => token, action => "/login", username, error,
     };
-    let resp = app.pages.render(status, "login.html", ctx, origin_of(&req.redirect_uri).as_deref());
-    with_csrf(app, resp, &token, new)
+    let resp = pages.render(status, "login.html", ctx, origin_of(&req.redirect_uri).as_deref());
+    with_csrf(secure, resp, &token, new)
 }
 
-pub fn consent_page(app: &AppState, headers: &HeaderMap, req: &AuthzRequest, user: &User) -> Response {
+pub fn consent_page(pages: &Pages, secure: bool, headers: &HeaderMap, req: &AuthzRequest, user: &User) -> Response {
     let (token, new) = csrf(headers);
     let scopes: Vec<String> =
         req.scope.split(' ').filter(|s| !s.is_empty()).map(|s| describe(s, &req.audience)).collect();
@@ -69,8 +69,8 @@ pub fn consent_page(app: &AppState, headers: &HeaderMap, req: &AuthzRequest, use
         client_name => req.client.client.name, params => req.params, csrf => token, action => "/consent",
         username => user.username, scopes,
     };
-    let resp = app.pages.render(StatusCode::OK, "consent.html", ctx, origin_of(&req.redirect_uri).as_deref());
-    with_csrf(app, resp, &token, new)
+    let resp = pages.render(StatusCode::OK, "consent.html", ctx, origin_of(&req.redirect_uri).as_deref());
+    with_csrf(secure, resp, &token, new)
 }
 
 fn describe(scope: &str, audience: &str) -> String {

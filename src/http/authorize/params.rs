@@ -1,48 +1,13 @@
-//! Front-channel parameters (RFC 6749 §3.1, §4.1.2.1; OIDC Core §3.1.2.1): unknown parameters are
-//! ignored, while a known one that is repeated, not UTF-8 or holds a NUL byte is recorded, so that
-//! `validate` can redirect with `invalid_request` once the client and redirect URI are known.
+//! Reading front-channel requests: the query (GET) or form body (POST) of /authorize, /login,
+//! /consent and /logout, parsed by `oauth::params`.
 
 use axum::body::{Body, Bytes};
 use axum::extract::Request;
 use axum::http::{HeaderMap, StatusCode};
-use percent_encoding::percent_decode;
 
-use super::request::CARRIED;
-use crate::http::extract::{parse_form, Form, MAX_BODY_BYTES};
-
-/// Pairs read before giving up, known or not.
-pub const MAX_PAIRS: usize = 256;
-
-/// Everything /authorize, /login and /consent understand: the parameters the forms carry, plus
-/// the ones read but not carried, and the form fields. Anything else is ignored.
-pub const AUTHORIZE_KNOWN: [&str; CARRIED.len() + 7] = {
-    let extra = ["login_hint", "request", "request_uri", "username", "password", "csrf", "decision"];
-    let mut out = [""; CARRIED.len() + 7];
-    let mut i = 0;
-    while i < out.len() {
-        out[i] = if i < CARRIED.len() { CARRIED[i] } else { extra[i - CARRIED.len()] };
-        i += 1;
-    }
-    out
-};
-
-/// The known parameters, and those of them that were repeated or malformed, with why.
-pub struct Params {
-    pub form: Form,
-    pub bad: Vec<(String, &'static str)>,
-}
-
-impl Params {
-    /// The first problem, as a sentence fragment: "scope is repeated".
-    pub fn problem(&self) -> Option<String> {
-        self.bad.first().map(|(k, why)| format!("{k} {why}"))
-    }
-
-    /// A problem with a parameter that decides where errors may be sent.
-    pub fn problem_with(&self, keys: &[&str]) -> Option<String> {
-        self.bad.iter().find(|(k, _)| keys.contains(&k.as_str())).map(|(k, why)| format!("{k} {why}"))
-    }
-}
+use crate::http::extract::MAX_BODY_BYTES;
+use crate::oauth::form::Form;
+use crate::oauth::params::{parse, Params};
 
 /// Everything a front-channel handler needs from the request.
 pub struct Front {
@@ -75,86 +40,4 @@ pub async fn front(req: Request, from_query: bool, known: &[&str]) -> Result<Fro
     };
     let params = parse(&bytes, known).map_err(|msg| (StatusCode::BAD_REQUEST, msg))?;
     Ok(Front { headers: parts.headers, params, ip })
-}
-
-/// Parses `a=1&b=2`, keeping only `known` keys.
-pub fn parse(raw: &[u8], known: &[&str]) -> Result<Params, &'static str> {
-    let mut kept: Vec<(String, String)> = Vec::new();
-    let mut bad: Vec<(String, &'static str)> = Vec::new();
-    for (i, pair) in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()).enumerate() {
-        if i >= MAX_PAIRS {
-            return Err("The request has too many parameters.");
-        }
-        let mut it = pair.splitn(2, |&b| b == b'=');
-        let Some(key) = decode(it.next().unwrap_or_default()).filter(|k| known.contains(&k.as_str())) else {
-            continue;
-        };
-        if bad.iter().any(|(k, _)| *k == key) {
-            continue;
-        }
-        let problem = match decode(it.next().unwrap_or_default()) {
-            _ if kept.iter().any(|(k, _)| *k == key) => "is repeated",
-            None => "is not UTF-8",
-            Some(v) if v.contains('\0') => "contains a NUL byte",
-            Some(v) => {
-                kept.push((key, v));
-                continue;
-            }
-        };
-        kept.retain(|(k, _)| *k != key);
-        bad.push((key, problem));
-    }
-    // `Form` is built only by the shared parser; the kept pairs are few, unique and UTF-8, so
-    // re-encoding them for it cannot fail.
-    let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&kept).finish();
-    let form = parse_form(encoded.as_bytes()).map_err(|_| "The request parameters are malformed.")?;
-    Ok(Params { form, bad })
-}
-
-fn decode(raw: &[u8]) -> Option<String> {
-    let plus: Vec<u8> = raw.iter().map(|&b| if b == b'+' { b' ' } else { b }).collect();
-    String::from_utf8(percent_decode(&plus).collect()).ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::super::request::CARRIED;
-    use super::*;
-
-    const KNOWN: [&str; 3] = ["scope", "state", "client_id"];
-
-    #[test]
-    fn unknown_parameters_are_ignored_even_when_repeated_or_malformed() {
-        let p = parse(b"x=1&x=2&y=%ff&%ff=1&scope=a+b&z=%00", &KNOWN).unwrap(); // ok: unit test
-        assert!(p.bad.is_empty());
-        assert_eq!(p.form.get("scope"), Some("a b"));
-        assert_eq!(p.form.get("x"), None);
-    }
-
-    #[test]
-    fn repeated_or_malformed_known_parameters_are_recorded_and_dropped() {
-        let p = parse(b"scope=a&scope=b&scope=c&state=%ff&client_id=a%00b", &KNOWN).unwrap(); // ok: unit test
-        assert_eq!(
-            p.bad,
-            [
-                ("scope".into(), "is repeated"),
-                ("state".into(), "is not UTF-8"),
-                ("client_id".into(), "contains a NUL byte")
-            ]
-        );
-        assert_eq!(p.form.get("scope"), None);
-        assert_eq!(p.problem_with(&["client_id"]).as_deref(), Some("client_id contains a NUL byte"));
-    }
-
-    #[test]
-    fn every_carried_parameter_is_known() {
-        assert!(CARRIED.iter().all(|c| AUTHORIZE_KNOWN.contains(c)));
-    }
-
-    #[test]
-    fn pairs_are_capped_but_generously() {
-        let many = vec!["u=1"; MAX_PAIRS].join("&");
-        assert!(parse(many.as_bytes(), &KNOWN).is_ok());
-        assert!(parse(format!("{many}&u=2").as_bytes(), &KNOWN).is_err());
-    }
 }

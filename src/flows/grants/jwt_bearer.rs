@@ -8,12 +8,12 @@ use jsonwebtoken::jwk::JwkSet;
 use serde_json::Value;
 
 use super::{issue, resolve_target_or, Ctx, Refresh, Subject, TokenResponse};
-use crate::app::{AppState, ClientEntry};
-use crate::error::TokenError;
-use crate::http::client_auth::AuthedClient;
-use crate::http::extract::Form;
+use crate::flows::client_auth::AuthedClient;
 use crate::jwt::assertion::{self, ClaimRules};
-use crate::oauth::scope;
+use crate::oauth::Form;
+use crate::oauth::TokenError;
+use crate::oauth::{scope, subject};
+use crate::state::{AppState, ClientEntry};
 use crate::store::{Client, ClientGrant, TrustedIssuer, User};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
@@ -32,7 +32,13 @@ pub async fn check(app: &AppState, token: &str, now: i64) -> Result<Checked, Tok
     let keys = issuer_keys(app, &issuer, parsed.header["kid"].as_str()).await?;
     assertion::verify_signature(token, &parsed.header, &keys).map_err(TokenError::grant)?;
     let token_endpoint = app.settings.token_endpoint();
-    let rules = ClaimRules::ours(&app.settings, &token_endpoint, now, issuer.max_age, issuer.require_jti);
+    let rules = ClaimRules::ours(
+        [&app.settings.issuer, &token_endpoint],
+        app.settings.jwt_clock_skew,
+        now,
+        issuer.max_age,
+        issuer.require_jti,
+    );
     assertion::check_claims(&parsed.claims, &rules).map_err(TokenError::grant)?;
     check_subject(&issuer, &parsed.claims).map_err(TokenError::grant)?;
     Ok(Checked { issuer, claims: parsed.claims })
@@ -101,8 +107,8 @@ pub async fn handle(
         }
     }
     let subject_id = match &user {
-        Some(u) => u.id.clone(),
-        None => format!("{}|{sub}", issuer.alias),
+        Some(u) => subject::of_user(u).to_string(),
+        None => subject::federated(&issuer.alias, sub),
     };
     let auth_time = checked.claims["iat"].as_i64().unwrap_or(now);
     let subject = Subject {
@@ -174,8 +180,8 @@ pub enum Mapped {
 }
 
 pub async fn lookup_subject(app: &AppState, issuer: &TrustedIssuer, sub: &str) -> Result<Mapped, TokenError> {
-    let id = format!("{}|{sub}", issuer.alias);
-    if issuer.map != "link" && crate::oauth::subject::looks_like_client_subject(&id) {
+    let id = subject::federated(&issuer.alias, sub);
+    if issuer.map != "link" && subject::looks_like_client_subject(&id) {
         return Err(TokenError::grant("sub must not end in @clients, which marks client subjects"));
     }
     match issuer.map.as_str() {

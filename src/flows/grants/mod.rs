@@ -12,12 +12,10 @@ use std::net::IpAddr;
 use axum::http::HeaderMap;
 use serde::Serialize;
 
-use crate::app::{AppState, ClientEntry};
 use crate::config::Settings;
-use crate::error::TokenError;
-use crate::http::client_auth::{identify, AuthedClient};
-use crate::http::extract::Form;
-use crate::oauth::scope;
+use crate::flows::client_auth::{identify, AuthedClient};
+use crate::oauth::{scope, Form, TokenError};
+use crate::state::{AppState, ClientEntry};
 
 pub use issue::{issue, Refresh, Subject};
 
@@ -43,8 +41,39 @@ pub struct Ctx<'a> {
     pub ip: IpAddr,
 }
 
-pub const SUPPORTED: [&str; 5] =
-    ["authorization_code", "client_credentials", "password", "refresh_token", jwt_bearer::GRANT_TYPE];
+/// The `grant_type` values `/token` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GrantType {
+    AuthorizationCode,
+    ClientCredentials,
+    Password,
+    RefreshToken,
+    JwtBearer,
+}
+
+impl GrantType {
+    pub const ALL: [GrantType; 5] = [
+        GrantType::AuthorizationCode,
+        GrantType::ClientCredentials,
+        GrantType::Password,
+        GrantType::RefreshToken,
+        GrantType::JwtBearer,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GrantType::AuthorizationCode => "authorization_code",
+            GrantType::ClientCredentials => "client_credentials",
+            GrantType::Password => "password",
+            GrantType::RefreshToken => "refresh_token",
+            GrantType::JwtBearer => jwt_bearer::GRANT_TYPE,
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GrantType> {
+        Self::ALL.into_iter().find(|g| g.as_str() == s)
+    }
+}
 
 pub async fn dispatch(
     app: &AppState,
@@ -52,30 +81,27 @@ pub async fn dispatch(
     form: &Form,
     ip: IpAddr,
 ) -> Result<TokenResponse, TokenError> {
-    let grant_type = form.require("grant_type")?;
-    if !SUPPORTED.contains(&grant_type) {
-        return Err(TokenError::UnsupportedGrantType(format!("grant_type '{grant_type}' is not supported").into()));
-    }
-    let now = crate::app::now();
+    let raw = form.require("grant_type")?;
+    let grant = GrantType::parse(raw)
+        .ok_or_else(|| TokenError::UnsupportedGrantType(format!("grant_type '{raw}' is not supported").into()))?;
+    let now = crate::clock::now();
     let client = match identify(app, headers, form).await? {
         Some(c) => c,
         // RFC 7523 §3.1: client authentication is optional for jwt-bearer; the issuer decides.
-        None if grant_type == jwt_bearer::GRANT_TYPE => return jwt_bearer::handle(app, None, form, ip, now).await,
+        None if grant == GrantType::JwtBearer => return jwt_bearer::handle(app, None, form, ip, now).await,
         None => return Err(TokenError::client("client authentication required")),
     };
     app.limits.check_client(client.id())?;
-    if !client.entry.client.allows_grant(grant_type) {
-        return Err(TokenError::unauthorized(format!("client is not allowed the {grant_type} grant")));
-    }
-    if grant_type == jwt_bearer::GRANT_TYPE {
-        return jwt_bearer::handle(app, Some(client), form, ip, now).await;
+    if !client.entry.client.allows_grant(grant.as_str()) {
+        return Err(TokenError::unauthorized(format!("client is not allowed the {raw} grant")));
     }
     let ctx = Ctx { app, client, form, now, ip };
-    match grant_type {
-        "client_credentials" => client_credentials::handle(&ctx).await,
-        "password" => password::handle(&ctx).await,
-        "authorization_code" => authorization_code::handle(&ctx).await,
-        _ => refresh_token::handle(&ctx).await,
+    match grant {
+        GrantType::ClientCredentials => client_credentials::handle(&ctx).await,
+        GrantType::Password => password::handle(&ctx).await,
+        GrantType::AuthorizationCode => authorization_code::handle(&ctx).await,
+        GrantType::RefreshToken => refresh_token::handle(&ctx).await,
+        GrantType::JwtBearer => jwt_bearer::handle(app, Some(ctx.client), form, ip, now).await,
     }
 }
 

@@ -4,9 +4,9 @@
 
 use std::net::IpAddr;
 
-use crate::app::AppState;
-use crate::error::TokenError;
+use crate::oauth::TokenError;
 use crate::password::MAX_PASSWORD_BYTES;
+use crate::state::AppState;
 use crate::store::{LockoutPolicy, User};
 
 pub enum Outcome {

@@ -3,9 +3,9 @@
 use serde_json::{json, Map};
 
 use super::{Ctx, TokenResponse};
-use crate::error::TokenError;
 use crate::jwt::mint::{self, AccessClaims, IdClaims, Typ};
-use crate::oauth::{scope, secret};
+use crate::oauth::TokenError;
+use crate::oauth::{scope, secret, subject};
 use crate::store::{RefreshToken, User};
 
 /// Who the token is about, and how they got here.
@@ -44,7 +44,7 @@ pub fn mint(ctx: &Ctx<'_>, s: &Subject<'_>, aud: &str, scope: &str) -> Result<Mi
         azp: client_id,
         scope,
         iat: ctx.now,
-        exp: crate::app::later(ctx.now, settings.access_token_ttl),
+        exp: crate::clock::later(ctx.now, settings.access_token_ttl),
         jti: mint::new_jti(),
         gty: s.gty,
         auth_time: s.auth_time,
@@ -130,7 +130,7 @@ pub fn refresh_row(ctx: &Ctx<'_>, access: &Minted, token: &str, family: (&str, i
         gty: b.gty.to_string(),
         auth_time: b.auth_time,
         created_at: ctx.now,
-        expires_at: crate::app::later(ctx.now, ctx.app.settings.refresh_token_idle_ttl).min(family.1),
+        expires_at: crate::clock::later(ctx.now, ctx.app.settings.refresh_token_idle_ttl).min(family.1),
         family_expires_at: family.1,
         used_at: None,
         access_jti: Some(access.jti.clone()),
@@ -143,7 +143,7 @@ pub fn refresh_row(ctx: &Ctx<'_>, access: &Minted, token: &str, family: (&str, i
 pub fn new_family(ctx: &Ctx<'_>, access: &Minted, b: &Binding<'_>) -> (String, RefreshToken) {
     let token = secret::random_token(32);
     let family_id = mint::new_jti();
-    let expires = crate::app::later(ctx.now, ctx.app.settings.refresh_token_ttl);
+    let expires = crate::clock::later(ctx.now, ctx.app.settings.refresh_token_ttl);
     let row = refresh_row(ctx, access, &token, (&family_id, expires), b);
     (token, row)
 }
@@ -160,11 +160,11 @@ fn id_token(
     let client_id = ctx.client.id();
     let claims = IdClaims {
         iss: &s.issuer,
-        sub: &user.id,
+        sub: subject::of_user(user),
         aud: client_id,
         azp: client_id,
         iat: ctx.now,
-        exp: crate::app::later(ctx.now, s.id_token_ttl),
+        exp: crate::clock::later(ctx.now, s.id_token_ttl),
         auth_time,
         nonce,
         at_hash: Some(mint::at_hash(access_token)),

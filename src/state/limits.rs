@@ -7,8 +7,7 @@ use std::num::NonZeroU32;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use crate::config::Settings;
-use crate::error::TokenError;
+use crate::oauth::TokenError;
 
 pub struct Limits {
     ip: Option<DefaultKeyedRateLimiter<IpAddr>>,
@@ -23,8 +22,9 @@ fn limiter<K: std::hash::Hash + Eq + Clone>(per_sec: u32) -> Option<DefaultKeyed
 }
 
 impl Limits {
-    pub fn new(s: &Settings) -> Limits {
-        Limits { ip: limiter(s.rate_limit_per_ip), client: limiter(s.rate_limit_per_client) }
+    /// Requests per second per client IP and per client; 0 turns a limit off.
+    pub fn new(per_ip: u32, per_client: u32) -> Limits {
+        Limits { ip: limiter(per_ip), client: limiter(per_client) }
     }
 
     pub fn check_ip(&self, ip: IpAddr) -> Result<(), TokenError> {

@@ -4,8 +4,8 @@
 
 use super::issue::{mint, new_family, response, wants_refresh, Binding};
 use super::{Ctx, Subject, TokenResponse};
-use crate::error::TokenError;
-use crate::oauth::{pkce, scope, secret};
+use crate::oauth::TokenError;
+use crate::oauth::{pkce, scope, secret, subject};
 use crate::store::{AuthCode, Redemption};
 
 pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
@@ -25,7 +25,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     let user = user.ok_or_else(|| TokenError::grant("the user is no longer active"))?;
 
     let subject = Subject {
-        sub: &user.id,
+        sub: subject::of_user(&user),
         user: Some(&user),
         gty: "authorization-code",
         auth_time: Some(rec.auth_time),

@@ -1,12 +1,33 @@
 //! Token lifecycle shared by introspection (RFC 7662) and revocation (RFC 7009): finding out
 //! what a presented token is. The hint is tried first but never trusted.
 
+use axum::http::HeaderMap;
 use serde_json::{json, Value};
 
-use crate::app::AppState;
+use crate::clock::now;
+use crate::flows::client_auth::authenticate;
 use crate::jwt::verify::{self, VerifiedAccess};
-use crate::oauth::secret;
+use crate::oauth::{secret, Form, TokenError};
+use crate::state::AppState;
 use crate::store::{RefreshToken, StoreError};
+
+/// `POST /introspect`: only an authenticated client may ask (RFC 7662 §2.1).
+pub async fn introspect_request(app: &AppState, headers: &HeaderMap, form: &Form) -> Result<Value, TokenError> {
+    let client = authenticate(app, headers, form).await?;
+    if !client.authenticated {
+        return Err(TokenError::client("introspection requires client authentication"));
+    }
+    let token = form.require("token")?;
+    Ok(introspect(app, client.id(), token, form.get("token_type_hint"), now()).await?)
+}
+
+/// `POST /revoke`: §2.2, unknown tokens and tokens of other clients still succeed; storage
+/// failures do not.
+pub async fn revoke_request(app: &AppState, headers: &HeaderMap, form: &Form) -> Result<(), TokenError> {
+    let client = authenticate(app, headers, form).await?;
+    let token = form.require("token")?;
+    Ok(revoke(app, client.id(), token, form.get("token_type_hint"), now()).await?)
+}
 
 pub enum Found {
     Access(VerifiedAccess),

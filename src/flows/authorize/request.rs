@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use super::params::Params;
-use crate::app::{AppState, ClientEntry};
-use crate::error::TokenError;
-use crate::grants::resolve_target;
-use crate::http::extract::Form;
+use crate::flows::grants::resolve_target;
+use crate::oauth::params::Params;
+use crate::oauth::Form;
+use crate::oauth::TokenError;
 use crate::oauth::{pkce, redirect_uri};
+use crate::state::{AppState, ClientEntry};
 use crate::store::StoreError;
 
 /// Parameters carried through the login and consent forms, in this order.
@@ -27,6 +27,19 @@ pub const CARRIED: [&str; 12] = [
     "prompt",
     "max_age",
 ];
+
+/// Everything /authorize, /login and /consent understand: the parameters the forms carry, plus
+/// the ones read but not carried, and the form fields. Anything else is ignored.
+pub const AUTHORIZE_KNOWN: [&str; CARRIED.len() + 7] = {
+    let extra = ["login_hint", "request", "request_uri", "username", "password", "csrf", "decision"];
+    let mut out = [""; CARRIED.len() + 7];
+    let mut i = 0;
+    while i < out.len() {
+        out[i] = if i < CARRIED.len() { CARRIED[i] } else { extra[i - CARRIED.len()] };
+        i += 1;
+    }
+    out
+};
 
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Prompt {
@@ -200,4 +213,14 @@ pub fn response_uri(redirect_uri: &str, issuer: &str, pairs: &[(&str, &str)], st
     ser.append_pair("iss", issuer);
     let sep = if redirect_uri.contains('?') { '&' } else { '?' };
     format!("{redirect_uri}{sep}{}", ser.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_carried_parameter_is_known() {
+        assert!(CARRIED.iter().all(|c| AUTHORIZE_KNOWN.contains(c)));
+    }
 }

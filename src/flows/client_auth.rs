@@ -6,11 +6,11 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 
-use super::extract::{basic_credentials, Form};
-use crate::app::{AppState, ClientEntry};
-use crate::error::TokenError;
 use crate::jwt::assertion::{self, ClaimRules};
+use crate::oauth::form::{basic_credentials, Form};
+use crate::oauth::TokenError;
 use crate::oauth::{secret, subject};
+use crate::state::{AppState, ClientEntry};
 
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Client assertions are meant to be minted per request; an hour bounds their lifetime.
@@ -102,8 +102,14 @@ async fn private_key_jwt(app: &AppState, form: &Form, token: &str) -> Result<Aut
     assertion::verify_signature(token, &parsed.header, &keys).map_err(fail)?;
     let settings = &app.settings;
     let token_endpoint = settings.token_endpoint();
-    let now = crate::app::now();
-    let rules = ClaimRules::ours(settings, &token_endpoint, now, CLIENT_ASSERTION_MAX_AGE, true);
+    let now = crate::clock::now();
+    let rules = ClaimRules::ours(
+        [&settings.issuer, &token_endpoint],
+        settings.jwt_clock_skew,
+        now,
+        CLIENT_ASSERTION_MAX_AGE,
+        true,
+    );
     assertion::check_claims(c, &rules).map_err(fail)?;
     let jti = c["jti"].as_str().unwrap_or_default();
     let exp = (c["exp"].as_f64().unwrap_or(0.0) as i64).saturating_add(rules.skew);

@@ -3,8 +3,8 @@
 
 use super::issue::{mint, refresh_row, response, Binding};
 use super::{requested_audience, Ctx, Subject, TokenResponse};
-use crate::error::TokenError;
-use crate::oauth::{scope, secret};
+use crate::oauth::TokenError;
+use crate::oauth::{scope, secret, subject};
 use crate::store::Rotation;
 
 pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
@@ -31,7 +31,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
 
     let user = app.store.get_user(&rec.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
     let subject = Subject {
-        sub: &user.id,
+        sub: subject::of_user(&user),
         user: Some(&user),
         gty: &rec.gty,
         auth_time: Some(rec.auth_time),

@@ -1,19 +1,25 @@
-//! Application state and the router.
+//! Application state shared by every flow: settings, the store, signing keys, the hot-path caches
+//! (clients, trusted issuers, origins, remote key sets), password hashing and the limits. No HTTP types.
+
+pub mod cache;
+pub mod limits;
+pub mod throttle;
 
 use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::Router;
 
-use crate::cache::TtlCache;
+use crate::clock::now;
 use crate::config::Settings;
 use crate::jwt::kek::Kek;
 use crate::jwt::keys::{self, Keyring};
 use crate::jwt::remote_jwks::JwksCache;
-use crate::password::Passwords;
+use crate::password::{self, Passwords};
 use crate::store::{Client, ClientGrant, Store, StoreError, TrustedIssuer};
-use crate::throttle::Throttle;
+use cache::TtlCache;
+use limits::Limits;
+use throttle::Throttle;
 
 pub type App = Arc<AppState>;
 
@@ -24,21 +30,11 @@ pub struct AppState {
     pub clients: ClientCache,
     pub passwords: Passwords,
     pub ip_failures: Throttle,
-    pub pages: crate::http::Pages,
     pub origins: OriginCache,
     pub issuers: TtlCache<TrustedIssuer>,
     pub jwks: JwksCache,
     pub kek: Option<Kek>,
-    pub limits: crate::limits::Limits,
-}
-
-pub fn now() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
-}
-
-/// `secs` after `now`, saturating instead of overflowing.
-pub fn later(now: i64, secs: u64) -> i64 {
-    now.saturating_add(i64::try_from(secs).unwrap_or(i64::MAX))
+    pub limits: Limits,
 }
 
 impl AppState {
@@ -47,7 +43,7 @@ impl AppState {
         let db_timeout = Duration::from_millis(settings.db_timeout_ms);
         let store = crate::store::open(&settings.database_url, db_timeout).await?;
         let store = crate::store::Deadline::wrap(store, db_timeout);
-        let kek = Kek::from_settings(&settings)?;
+        let kek = kek_for(&settings)?;
         if let Some(k) = &kek {
             keys::seal_plaintext(store.as_ref(), k).await?;
         } else {
@@ -57,24 +53,33 @@ impl AppState {
         let records = store.list_keys().await?;
         let keyring =
             Keyring::build(&records, settings.signing_alg, now(), settings.key_publish_window(), None, kek.as_ref())?;
-        let passwords = Passwords::new(&settings)?;
-        let cache_ttl = Duration::from_secs(settings.client_cache_ttl);
-        let limits = crate::limits::Limits::new(&settings);
+        let passwords = passwords_for(&settings)?;
         crate::metrics::handle();
-        Ok(Arc::new(AppState {
+        Ok(Arc::new(Self::assemble(settings, store, Arc::new(keyring), passwords, kek)?))
+    }
+
+    /// The state around an open store and loaded keys, with empty caches.
+    pub fn assemble(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        keyring: Arc<Keyring>,
+        passwords: Passwords,
+        kek: Option<Kek>,
+    ) -> anyhow::Result<AppState> {
+        let cache_ttl = Duration::from_secs(settings.client_cache_ttl);
+        Ok(AppState {
             clients: TtlCache::new(cache_ttl),
             issuers: TtlCache::new(cache_ttl),
             jwks: JwksCache::new(settings.allow_http_loopback_jwks, Duration::from_secs(settings.jwks_cache_ttl))?,
             ip_failures: Throttle::new(settings.ip_failure_limit, settings.ip_failure_window),
+            limits: Limits::new(settings.rate_limit_per_ip, settings.rate_limit_per_client),
             settings: Arc::new(settings),
             store,
-            keys: ArcSwap::from_pointee(keyring),
+            keys: ArcSwap::new(keyring),
             passwords,
-            pages: crate::http::Pages::new()?,
             origins: OriginCache::default(),
             kek,
-            limits,
-        }))
+        })
     }
 
     /// Reloads signing keys from the database (keys rotated by another instance or the CLI).
@@ -114,6 +119,31 @@ impl AppState {
     pub async fn issuer(&self, iss: &str) -> Result<Option<Arc<TrustedIssuer>>, StoreError> {
         self.issuers.get(iss, self.store.get_issuer(iss)).await
     }
+
+    /// Whether the database answers, for the readiness probe.
+    pub async fn database_ok(&self) -> Result<(), StoreError> {
+        self.store.ping().await
+    }
+
+    /// The connection pool's size and idle count, for metrics.
+    pub fn pool_state(&self) -> (u32, usize) {
+        self.store.pool_state()
+    }
+}
+
+/// The key-encryption key the settings name, if any.
+pub fn kek_for(s: &Settings) -> anyhow::Result<Option<Kek>> {
+    s.key_encryption_key()?.map(|k| Kek::new(&k)).transpose()
+}
+
+/// The password hasher the settings describe.
+pub fn passwords_for(s: &Settings) -> anyhow::Result<Passwords> {
+    let cost = password::Cost {
+        memory_kib: s.argon2_memory_kib,
+        iterations: s.argon2_iterations,
+        parallelism: s.argon2_parallelism,
+    };
+    Passwords::new(cost, s.password_hash_concurrency)
 }
 
 /// Spawns the background purge of expired single-use state: once shortly after start, then
@@ -192,41 +222,3 @@ impl ClientEntry {
 /// Clients are cached (with their grants) for `client_cache_ttl`, which bounds how long a
 /// disabled client or a rotated secret can still be honoured.
 pub type ClientCache = TtlCache<ClientEntry>;
-
-/// The full router with its middleware.
-pub fn router(app: App) -> Router {
-    crate::http::routes(app)
-}
-
-/// Serves until SIGINT/SIGTERM, then lets in-flight requests finish.
-pub async fn serve(listener: tokio::net::TcpListener, app: App) -> anyhow::Result<()> {
-    serve_until(listener, app, shutdown_signal()).await
-}
-
-/// Serves until `shutdown` resolves, then lets in-flight requests finish for `shutdown_grace`.
-pub async fn serve_until(
-    listener: tokio::net::TcpListener,
-    app: App,
-    shutdown: impl std::future::Future<Output = ()>,
-) -> anyhow::Result<()> {
-    crate::metrics::spawn_upkeep();
-    let limits = crate::http::server::ConnLimits::from_settings(&app.settings);
-    crate::http::server::serve(listener, router(app), limits, shutdown).await?;
-    Ok(())
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = term => {} }
-    tracing::info!("shutdown signal received; finishing in-flight requests");
-}

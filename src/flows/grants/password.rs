@@ -2,8 +2,9 @@
 //! every client unless explicitly granted, and meant only for trusted first-party backends.
 
 use super::{issue, target_and_scope, Ctx, Refresh, Subject, TokenResponse};
-use crate::error::TokenError;
-use crate::login::{self, Outcome};
+use crate::flows::login::{self, Outcome};
+use crate::oauth::subject;
+use crate::oauth::TokenError;
 
 pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     if !ctx.client.authenticated && !ctx.app.settings.password_grant_public_clients {
@@ -17,7 +18,13 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         Outcome::Invalid => return Err(TokenError::grant("invalid username or password")),
         Outcome::Throttled(retry_after) => return Err(TokenError::TooManyRequests { retry_after }),
     };
-    let subject =
-        Subject { sub: &user.id, user: Some(&user), gty: "password", auth_time: Some(ctx.now), nonce: None, idp: None };
+    let subject = Subject {
+        sub: subject::of_user(&user),
+        user: Some(&user),
+        gty: "password",
+        auth_time: Some(ctx.now),
+        nonce: None,
+        idp: None,
+    };
     issue(ctx, subject, &aud, scope, Refresh::NewFamily).await
 }
