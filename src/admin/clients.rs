@@ -7,7 +7,7 @@ use super::{split, GRANT_TYPES};
 use crate::jwt::jwk_set;
 use crate::jwt::remote_jwks::check_url;
 use crate::oauth::{redirect_uri, secret, subject};
-use crate::store::{Client, Store};
+use crate::store::{AuthMethod, Client, Store};
 
 #[derive(Debug, Default, Clone)]
 pub struct NewClient {
@@ -61,7 +61,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         post_logout_redirect_uris: req.post_logout_redirect_uris.join(" "),
-        auth_method: if key_auth { "private_key_jwt".into() } else { String::new() },
+        auth_method: if key_auth { AuthMethod::PrivateKeyJwt } else { AuthMethod::ClientSecret },
         jwks_uri: req.jwks_uri.clone(),
         jwks_json: req.jwks_json.clone(),
     };
@@ -188,7 +188,11 @@ pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> any
         "client_id": c.id,
         "name": c.name,
         "public": c.public,
-        "token_endpoint_auth_method": if c.public { "none" } else if c.auth_method.is_empty() { "client_secret_basic" } else { c.auth_method.as_str() },
+        "token_endpoint_auth_method": match (c.public, c.auth_method) {
+            (true, _) => "none",
+            (false, AuthMethod::ClientSecret) => "client_secret_basic",
+            (false, m) => m.as_str(),
+        },
         "jwks_uri": c.jwks_uri,
         "grant_types": split(&c.grant_types),
         "redirect_uris": split(&c.redirect_uris),

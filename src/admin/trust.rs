@@ -9,7 +9,7 @@ use crate::jwt::jwk_set;
 use crate::jwt::remote_jwks::{check_url, JwksCache};
 use crate::oauth::TokenError;
 use crate::state::AppState;
-use crate::store::{Store, TrustedIssuer};
+use crate::store::{IssuerClientAuth, Store, SubjectMap, TrustedIssuer};
 
 #[derive(Debug, Clone, Default)]
 pub struct NewIssuer {
@@ -67,13 +67,6 @@ pub async fn add(
     if store.get_client(&alias).await?.is_some() {
         anyhow::bail!("--alias {alias} is the id of a registered client; pick another alias");
     }
-    let pick = |v: &Option<String>, allowed: &[&str], default: &str, flag: &str| -> anyhow::Result<String> {
-        let v = v.clone().unwrap_or_else(|| default.to_string());
-        if !allowed.contains(&v.as_str()) {
-            anyhow::bail!("{flag} must be one of {}", allowed.join(", "));
-        }
-        Ok(v)
-    };
     let issuer = TrustedIssuer {
         issuer: req.issuer.clone(),
         alias,
@@ -82,10 +75,10 @@ pub async fn add(
         subjects: req.subjects.clone().unwrap_or_else(|| "any".into()).replace(',', " "),
         scope: crate::oauth::scope::parse(req.scope.as_deref().unwrap_or("")).map_err(anyhow::Error::msg)?.join(" "),
         audience: req.audience.clone(),
-        map: pick(&req.map, &["link", "passthrough", "provision"], "link", "--map")?,
+        map: pick(&req.map, SubjectMap::parse, "--map")?,
         max_age: req.max_age.unwrap_or(3600).max(1),
         require_jti: req.require_jti.unwrap_or(true),
-        client_auth: pick(&req.client_auth, &["required", "optional"], "required", "--client-auth")?,
+        client_auth: pick(&req.client_auth, IssuerClientAuth::parse, "--client-auth")?,
         enabled: true,
         created_at: now,
     };
@@ -218,4 +211,12 @@ impl Report {
 
 fn describe(e: TokenError) -> String {
     e.to_string()
+}
+
+/// The named value of an optional flag, or the type's default.
+fn pick<T: Default>(v: &Option<String>, parse: fn(&str) -> Option<T>, flag: &str) -> anyhow::Result<T> {
+    match v.as_deref() {
+        None => Ok(T::default()),
+        Some(v) => parse(v).ok_or_else(|| anyhow::anyhow!("{flag}: unknown value {v:?}")),
+    }
 }

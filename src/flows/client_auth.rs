@@ -11,6 +11,7 @@ use crate::oauth::form::{basic_credentials, Form};
 use crate::oauth::TokenError;
 use crate::oauth::{secret, subject};
 use crate::state::{AppState, ClientEntry};
+use crate::store::AuthMethod;
 
 pub const CLIENT_ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// Client assertions are meant to be minted per request; an hour bounds their lifetime.
@@ -95,7 +96,7 @@ async fn private_key_jwt(app: &AppState, form: &Form, token: &str) -> Result<Aut
     }
     let entry = app.client(iss).await?.filter(|e| !e.client.disabled);
     let entry = entry.ok_or_else(|| fail("unknown or disabled client".into()))?;
-    if entry.client.auth_method != "private_key_jwt" {
+    if entry.client.auth_method != AuthMethod::PrivateKeyJwt {
         return Err(fail("the client is not registered for private_key_jwt".into()));
     }
     let keys = client_keys(app, &entry, parsed.header["kid"].as_str()).await?;

@@ -15,8 +15,9 @@ pub struct Client {
     pub created_at: i64,
     pub updated_at: i64,
     pub post_logout_redirect_uris: String,
-    /// `private_key_jwt`, or empty for the secret-based methods.
-    pub auth_method: String,
+    /// How a confidential client authenticates at the token endpoint.
+    #[sqlx(try_from = "String")]
+    pub auth_method: AuthMethod,
     pub jwks_uri: Option<String>,
     pub jwks_json: Option<String>,
 }
@@ -147,12 +148,87 @@ pub struct TrustedIssuer {
     pub subjects: String,
     pub scope: String,
     pub audience: Option<String>,
-    /// `link`, `passthrough` or `provision`.
-    pub map: String,
+    #[sqlx(try_from = "String")]
+    pub map: SubjectMap,
     pub max_age: i64,
     pub require_jti: bool,
-    /// `required` or `optional`.
-    pub client_auth: String,
+    #[sqlx(try_from = "String")]
+    pub client_auth: IssuerClientAuth,
     pub enabled: bool,
     pub created_at: i64,
 }
+
+/// Text-valued columns that are really one of a few names.
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+        pub enum $name {
+            #[default]
+            $($(#[$vdoc])* $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                Self::ALL.iter().copied().find(|v| v.as_str() == s)
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                Self::parse(&s).ok_or_else(|| format!("unknown {} {s:?}", stringify!($name)))
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// A confidential client's token-endpoint authentication (public clients use `none`).
+    AuthMethod {
+        /// `client_secret_basic` or `client_secret_post` (stored as an empty string).
+        ClientSecret = "",
+        /// RFC 7523 §2.2 client assertions, checked against the client's key set.
+        PrivateKeyJwt = "private_key_jwt",
+    }
+);
+
+text_enum!(
+    /// How a trusted issuer's `sub` becomes the token's subject (jwt-bearer).
+    SubjectMap {
+        /// A local user linked to the issuer's subject with `user link`.
+        Link = "link",
+        /// `<alias>|<sub>`, with no local user.
+        Passthrough = "passthrough",
+        /// A local user `<alias>|<sub>`, created on first use.
+        Provision = "provision",
+    }
+);
+
+text_enum!(
+    /// Whether a jwt-bearer request for this issuer must also authenticate a client.
+    IssuerClientAuth {
+        Required = "required",
+        Optional = "optional",
+    }
+);

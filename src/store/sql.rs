@@ -59,7 +59,7 @@ macro_rules! impl_sql_store {
                 .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
                 .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
                 .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
-                .bind(&c.post_logout_redirect_uris).bind(&c.auth_method).bind(&c.jwks_uri).bind(&c.jwks_json)
+                .bind(&c.post_logout_redirect_uris).bind(c.auth_method.as_str()).bind(&c.jwks_uri).bind(&c.jwks_json)
                 .execute(&self.pool).await?;
                 Ok(())
             }
@@ -403,7 +403,7 @@ macro_rules! impl_sql_store {
                      values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
                 )
                 .bind(&i.issuer).bind(&i.alias).bind(&i.jwks_uri).bind(&i.jwks_json).bind(&i.subjects).bind(&i.scope)
-                .bind(&i.audience).bind(&i.map).bind(i.max_age).bind(i.require_jti).bind(&i.client_auth)
+                .bind(&i.audience).bind(i.map.as_str()).bind(i.max_age).bind(i.require_jti).bind(i.client_auth.as_str())
                 .bind(i.enabled).bind(i.created_at)
                 .execute(&self.pool).await?;
                 Ok(())

@@ -169,7 +169,7 @@ async fn an_invalid_stored_key_set_is_401_invalid_client_not_500(b: Backend) {
             created_at: now(),
             updated_at: now(),
             post_logout_redirect_uris: String::new(),
-            auth_method: "private_key_jwt".into(),
+            auth_method: oauthd::store::AuthMethod::PrivateKeyJwt,
             jwks_uri: None,
             jwks_json: Some(stored.into()),
         };

@@ -14,7 +14,7 @@ use crate::oauth::Form;
 use crate::oauth::TokenError;
 use crate::oauth::{scope, subject};
 use crate::state::{AppState, ClientEntry};
-use crate::store::{Client, ClientGrant, TrustedIssuer, User};
+use crate::store::{AuthMethod, Client, ClientGrant, IssuerClientAuth, SubjectMap, TrustedIssuer, User};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
@@ -89,7 +89,7 @@ pub async fn handle(
             return Err(TokenError::unauthorized("public clients cannot use the jwt-bearer grant"))
         }
         Some(c) => AuthedClient { entry: Arc::new(within_issuer_scope(&c.entry, &issuer)), authenticated: true },
-        None if issuer.client_auth == "optional" => {
+        None if issuer.client_auth == IssuerClientAuth::Optional => {
             AuthedClient { entry: Arc::new(issuer_as_client(&issuer, app)), authenticated: false }
         }
         None => return Err(TokenError::client("client authentication required for this issuer")),
@@ -163,7 +163,7 @@ fn issuer_as_client(issuer: &TrustedIssuer, app: &AppState) -> ClientEntry {
         created_at: issuer.created_at,
         updated_at: issuer.created_at,
         post_logout_redirect_uris: String::new(),
-        auth_method: String::new(),
+        auth_method: AuthMethod::ClientSecret,
         jwks_uri: None,
         jwks_json: None,
     };
@@ -181,17 +181,17 @@ pub enum Mapped {
 
 pub async fn lookup_subject(app: &AppState, issuer: &TrustedIssuer, sub: &str) -> Result<Mapped, TokenError> {
     let id = subject::federated(&issuer.alias, sub);
-    if issuer.map != "link" && subject::looks_like_client_subject(&id) {
+    if issuer.map != SubjectMap::Link && subject::looks_like_client_subject(&id) {
         return Err(TokenError::grant("sub must not end in @clients, which marks client subjects"));
     }
-    match issuer.map.as_str() {
-        "passthrough" => Ok(Mapped::Passthrough(id)),
-        "provision" => match app.store.get_user(&id).await? {
+    match issuer.map {
+        SubjectMap::Passthrough => Ok(Mapped::Passthrough(id)),
+        SubjectMap::Provision => match app.store.get_user(&id).await? {
             Some(u) if u.disabled => Err(TokenError::grant("the provisioned user is disabled")),
             Some(u) => Ok(Mapped::User(u)),
             None => Ok(Mapped::Provision(id)),
         },
-        _ => {
+        SubjectMap::Link => {
             let linked = app.store.linked_user(&issuer.issuer, sub).await?;
             let id = linked.ok_or_else(|| TokenError::grant("no local user is linked to this issuer and subject"))?;
             let user = app.store.get_user(&id).await?.filter(|u| !u.disabled);
