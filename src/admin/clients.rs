@@ -9,24 +9,50 @@ use crate::jwt::remote_jwks::check_url;
 use crate::oauth::{redirect_uri, secret, subject};
 use crate::store::{AuthMethod, Client, Store};
 
-#[derive(Debug, Default, Clone)]
+/// A client to register; also the flags of `oauthd client create`, so the doc comments are its help.
+#[derive(Debug, Default, Clone, clap::Args)]
 pub struct NewClient {
+    /// The client's display name.
+    #[arg(long)]
     pub name: String,
-    pub id: Option<String>,
+    /// A grant type the client may use (repeatable; default client_credentials, or authorization_code with --public).
+    #[arg(long = "grant")]
     pub grants: Vec<String>,
-    pub public: bool,
-    pub first_party: bool,
-    pub redirect_uris: Vec<String>,
-    pub allowed_origins: Vec<String>,
-    pub post_logout_redirect_uris: Vec<String>,
-    /// Scopes to grant on `api` (or on the default audience).
+    /// Scopes to grant on --api (or on the default audience).
+    #[arg(long)]
     pub scope: Option<String>,
+    /// The API to grant --scope on; it is created with those scopes if missing.
+    #[arg(long)]
     pub api: Option<String>,
-    /// `private_key_jwt` (with `jwks_uri` or `jwks_json`), or empty for a generated secret.
+    /// A public client (SPA, native app): no secret, token_endpoint_auth_method=none.
+    #[arg(long)]
+    pub public: bool,
+    /// The client_id to register (default: a random one).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// A registered redirect URI (repeatable).
+    #[arg(long = "redirect-uri")]
+    pub redirect_uris: Vec<String>,
+    /// A browser origin allowed to call /token and /userinfo (CORS; repeatable).
+    #[arg(long = "allowed-origin")]
+    pub allowed_origins: Vec<String>,
+    /// Where /logout may send the browser afterwards (repeatable).
+    #[arg(long = "post-logout-redirect-uri")]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A first-party client: users are not asked for consent.
+    #[arg(long)]
+    pub first_party: bool,
+    /// `private_key_jwt` to authenticate with signed JWTs instead of a secret.
+    #[arg(long, default_value = "")]
     pub auth_method: String,
+    /// The client's public keys, for private_key_jwt.
+    #[arg(long)]
     pub jwks_uri: Option<String>,
+    /// The client's key set itself, for private_key_jwt (the CLI reads it from `--jwks-file`).
+    #[arg(skip)]
     pub jwks_json: Option<String>,
     /// Accept a plain-http `jwks_uri` on loopback (the `allow_http_loopback_jwks` setting).
+    #[arg(skip)]
     pub allow_http_loopback_jwks: bool,
 }
 

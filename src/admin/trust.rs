@@ -11,19 +11,44 @@ use crate::oauth::TokenError;
 use crate::state::AppState;
 use crate::store::{IssuerClientAuth, Store, SubjectMap, TrustedIssuer};
 
-#[derive(Debug, Clone, Default)]
+/// An issuer to trust; also the flags of `oauthd trust add`, so the doc comments are its help.
+#[derive(Debug, Clone, Default, clap::Args)]
 pub struct NewIssuer {
+    /// The issuer to trust, exactly as its assertions' `iss` names it.
+    #[arg(long)]
     pub issuer: String,
+    /// The URL of the issuer's key set (JWKS).
+    #[arg(long)]
     pub jwks_uri: Option<String>,
+    /// A file holding the issuer's key set (JWKS).
+    #[arg(long)]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// Find the jwks_uri in the issuer's /.well-known/openid-configuration.
+    #[arg(long)]
     pub discover: bool,
+    /// The prefix of mapped subjects, and the client_id without client auth (default: the issuer's host).
+    #[arg(long)]
     pub alias: Option<String>,
+    /// `any`, a list (space or comma separated), or globs with `*`.
+    #[arg(long)]
     pub subjects: Option<String>,
+    /// The scopes that tokens for this issuer's assertions may carry (default: none).
+    #[arg(long)]
     pub scope: Option<String>,
+    /// The API of tokens whose request names no audience (default: default_audience).
+    #[arg(long)]
     pub audience: Option<String>,
+    /// How the assertion's `sub` becomes the token's (default: link).
+    #[arg(long, value_parser = ["link", "passthrough", "provision"])]
     pub map: Option<String>,
+    /// The longest lifetime and age of an assertion, in seconds (default: 3600).
+    #[arg(long)]
     pub max_age: Option<i64>,
+    /// Whether assertions must carry a single-use `jti` (default: true).
+    #[arg(long)]
     pub require_jti: Option<bool>,
+    /// Whether a client must authenticate along with the assertion (default: required).
+    #[arg(long, value_parser = ["required", "optional"])]
     pub client_auth: Option<String>,
 }
 

@@ -1,0 +1,118 @@
+//! `client create|list|show|disable|enable|delete|rotate-secret`.
+
+use clap::{Args, Subcommand};
+use serde_json::{json, Value};
+
+use super::{output, pretty};
+use crate::admin::{self, clients::NewClient};
+use crate::clock::now;
+use crate::config::Settings;
+use crate::store::Store;
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCmd {
+    /// Register a client; a confidential one gets a secret, shown once.
+    Create(Box<Create>),
+    /// List clients and their API grants.
+    List {
+        /// Print the list as one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a client and its API grants (never its secret).
+    Show {
+        /// The client_id.
+        id: String,
+    },
+    /// Disable a client and revoke its refresh tokens.
+    Disable {
+        /// The client_id.
+        id: String,
+    },
+    /// Enable a disabled client.
+    Enable {
+        /// The client_id.
+        id: String,
+    },
+    /// Revoke a client's refresh tokens, then delete it.
+    Delete {
+        /// The client_id.
+        id: String,
+    },
+    /// Give a confidential client a new secret, shown once.
+    RotateSecret {
+        /// The client_id.
+        id: String,
+        /// Print the new secret as one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct Create {
+    #[command(flatten)]
+    client: NewClient,
+    /// A file holding the client's public keys (JWKS), for private_key_jwt.
+    #[arg(long)]
+    jwks_file: Option<std::path::PathBuf>,
+    /// Print the client (and its secret) as one line of JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub async fn run(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Result<()> {
+    let t = now();
+    match cmd {
+        ClientCmd::Create(c) => create(store, s, *c).await?,
+        ClientCmd::List { json } => {
+            let mut all = Vec::new();
+            for c in store.list_clients().await? {
+                all.push(admin::clients::to_json(store, &c, None).await?);
+            }
+            output(json, &Value::from(all), pretty)?;
+        }
+        ClientCmd::Show { id } => {
+            let c = store.get_client(&id).await?.ok_or_else(|| anyhow::anyhow!("no client with id {id}"))?;
+            pretty(&admin::clients::to_json(store, &c, None).await?)?;
+        }
+        ClientCmd::Disable { id } | ClientCmd::Enable { id } if store.get_client(&id).await?.is_none() => {
+            anyhow::bail!("no client with id {id}")
+        }
+        ClientCmd::Disable { id } => {
+            store.set_client_disabled(&id, true, t).await?;
+            store.revoke_client_refresh_tokens(&id, t).await?;
+            eprintln!("client {id} disabled (effective within {} s)", s.client_cache_ttl);
+        }
+        ClientCmd::Enable { id } => {
+            store.set_client_disabled(&id, false, t).await?;
+            eprintln!("client {id} enabled");
+        }
+        ClientCmd::Delete { id } => {
+            admin::clients::delete(store, &id, t).await?;
+            eprintln!("client {id} deleted");
+        }
+        ClientCmd::RotateSecret { id, json } => {
+            let secret = admin::clients::rotate_secret(store, &id, t).await?;
+            output(json, &json!({ "client_id": id, "client_secret": secret }), pretty)?;
+        }
+    }
+    Ok(())
+}
+
+async fn create(store: &dyn Store, s: &Settings, c: Create) -> anyhow::Result<()> {
+    let req = NewClient {
+        jwks_json: c.jwks_file.map(std::fs::read_to_string).transpose()?,
+        allow_http_loopback_jwks: s.allow_http_loopback_jwks,
+        ..c.client
+    };
+    let (client, secret) = admin::clients::create(store, req, s.default_audience(), now()).await?;
+    let v = admin::clients::to_json(store, &client, secret.as_deref()).await?;
+    output(c.json, &v, |v| {
+        pretty(v)?;
+        if secret.is_some() {
+            eprintln!("Store the client_secret now: it is not shown again.");
+        }
+        Ok(())
+    })
+}

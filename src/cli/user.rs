@@ -1,0 +1,124 @@
+//! `user create|list|show|set-password|disable|enable|delete|link|import`.
+
+use std::io::Read;
+
+use clap::Subcommand;
+use serde_json::{json, Value};
+
+use super::{output, pretty};
+use crate::admin::users;
+use crate::clock::now;
+use crate::config::Settings;
+use crate::store::Store;
+
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Create a local user, reading the password from stdin.
+    Create {
+        /// The login name (1 to 256 characters).
+        #[arg(long)]
+        username: String,
+        /// The user's email address.
+        #[arg(long)]
+        email: Option<String>,
+        /// Read the password from stdin (required; one trailing newline is dropped).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+        /// Print the new user as one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List users.
+    List,
+    /// Show a user.
+    Show {
+        /// The user's ID or username.
+        user: String,
+    },
+    /// Set a user's password from stdin and revoke their refresh tokens.
+    SetPassword {
+        /// The user's ID or username.
+        user: String,
+        /// Read the password from stdin (required; one trailing newline is dropped).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable a user and revoke their refresh tokens.
+    Disable {
+        /// The user's ID or username.
+        user: String,
+    },
+    /// Enable a disabled user.
+    Enable {
+        /// The user's ID or username.
+        user: String,
+    },
+    /// Revoke a user's refresh tokens, then delete them.
+    Delete {
+        /// The user's ID or username.
+        user: String,
+    },
+    /// Link a local user to a subject at a trusted issuer (for --map link).
+    Link {
+        /// The user's ID or username.
+        user: String,
+        /// The trusted issuer.
+        #[arg(long)]
+        issuer: String,
+        /// The user's `sub` at that issuer.
+        #[arg(long)]
+        subject: String,
+    },
+    /// Import users from an export file.
+    Import {
+        /// The export's format.
+        #[arg(long, value_parser = ["auth0"])]
+        format: String,
+        /// The export file (NDJSON or a JSON array).
+        file: std::path::PathBuf,
+    },
+}
+
+pub async fn run(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Result<()> {
+    let t = now();
+    let pw = || crate::state::passwords_for(s);
+    match cmd {
+        UserCmd::Create { username, email, json, .. } => {
+            let password = read_password()?;
+            let u = users::create(store, &pw()?, &s.user_connection, &username, email.as_deref(), &password, t).await?;
+            output(json, &json!({ "user_id": u.id, "username": u.username }), pretty)?;
+        }
+        UserCmd::List => {
+            pretty(&Value::from(store.list_users().await?.iter().map(users::to_json).collect::<Vec<_>>()))?
+        }
+        UserCmd::Show { user } => pretty(&users::to_json(&users::find(store, &user).await?))?,
+        UserCmd::SetPassword { user, .. } => {
+            let u = users::set_password(store, &pw()?, &user, &read_password()?, t).await?;
+            eprintln!("password changed for {}; refresh tokens revoked", u.id);
+        }
+        UserCmd::Disable { user } => {
+            eprintln!("user {} disabled", users::set_disabled(store, &user, true, t).await?.id)
+        }
+        UserCmd::Enable { user } => eprintln!("user {} enabled", users::set_disabled(store, &user, false, t).await?.id),
+        UserCmd::Delete { user } => eprintln!("user {} deleted", users::delete(store, &user, t).await?.id),
+        UserCmd::Link { user, issuer, subject } => {
+            let u = users::find(store, &user).await?;
+            store.get_issuer(&issuer).await?.ok_or_else(|| anyhow::anyhow!("issuer {issuer} is not trusted"))?;
+            store.link_user(&issuer, &subject, &u.id, t).await?;
+            eprintln!("{} linked to {subject} at {issuer}", u.id);
+        }
+        UserCmd::Import { file, .. } => {
+            let text = std::fs::read_to_string(&file)?;
+            let report = users::import_auth0(store, &text, t).await;
+            println!("{}", serde_json::to_string(&report)?);
+        }
+    }
+    Ok(())
+}
+
+/// All of stdin, less one trailing newline (`\n` or `\r\n`).
+fn read_password() -> anyhow::Result<String> {
+    let mut s = String::new();
+    std::io::stdin().read_to_string(&mut s)?;
+    Ok(s.strip_suffix('\n').map(|x| x.strip_suffix('\r').unwrap_or(x)).unwrap_or(&s).to_string())
+}
