@@ -159,7 +159,7 @@ impl TestApp {
         let jwks = self.jwks().await;
         let jwk = jwks.find(header.kid.as_deref().expect("kid")).expect("kid is published");
         let alg =
-            Algorithm::from_str(&serde_json::to_value(jwk.common.key_algorithm).unwrap().as_str().unwrap()).unwrap();
+            Algorithm::from_str(serde_json::to_value(jwk.common.key_algorithm).unwrap().as_str().unwrap()).unwrap();
         let mut v = Validation::new(alg);
         v.set_audience(&[audience]);
         v.set_issuer(&[&self.app.settings.issuer]);
