@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test, on SQLite and on a real PostgreSQL:
-#   1. cargo test: unit tests, the HTTP integration suite (tests/api) and property tests;
+#   0. cargo fmt --check and cargo clippy --all-targets -D warnings;
+#   1. cargo test: unit tests, the HTTP integration suite (tests/api, including the check that
+#      top-level modules import only downwards and never in a cycle) and property tests;
 #   2. tests/e2e/run.sh: the SPA flow in a real browser (Debian's Chromium);
 #   3. tests/interop/run.sh: third-party client libraries (Authlib, PyJWT, openid-client, jose).
 # Makes sure PostgreSQL, Chromium, Python and Node are installed first; fails loudly if not.
@@ -20,7 +22,11 @@ psql "${OAUTHD_TEST_PG_URL}/postgres" -qAtc "select datname from pg_database whe
   | while read -r db; do psql "${OAUTHD_TEST_PG_URL}/postgres" -qc "drop database if exists \"$db\"" >/dev/null; done
 rm -f "${TMPDIR:-/tmp}"/oauthd_test_*.db*
 
-section "cargo test"
+section "cargo fmt --check, cargo clippy"
+cargo fmt --check
+cargo clippy --locked --all-targets -- -D warnings
+
+section "cargo test (the layer and import-cycle check is tests/api/layers.rs)"
 cargo test --locked "$@"
 if [ "$#" -gt 0 ]; then
   echo "(filtered run: browser and interop suites skipped)"

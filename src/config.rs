@@ -178,10 +178,13 @@ pub struct Overrides {
     /// Database URL (sqlite://… or postgres://…).
     #[arg(long, global = true)]
     pub database_url: Option<String>,
+    /// Address to listen on, host:port.
     #[arg(long, global = true)]
     pub bind: Option<String>,
+    /// The issuer URL (`iss` in tokens).
     #[arg(long, global = true)]
     pub issuer: Option<String>,
+    /// Log lines as text or JSON.
     #[arg(long, global = true, value_parser = ["text", "json"])]
     pub log_format: Option<String>,
 }

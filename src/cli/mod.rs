@@ -26,9 +26,6 @@ pub use user::UserCmd;
 // The help of these global flags is set here because `Overrides` (config.rs) has none.
 #[derive(Parser, Debug)]
 #[command(name = "oauthd", version, about = "OAuth 2.0 authorization server issuing JWT access tokens")]
-#[command(mut_arg("bind", |a| a.help("Address to listen on, host:port")))]
-#[command(mut_arg("issuer", |a| a.help("The issuer URL (`iss` in tokens)")))]
-#[command(mut_arg("log_format", |a| a.help("Log lines as text or JSON")))]
 pub struct Cli {
     #[command(flatten)]
     pub overrides: Overrides,
