@@ -2,6 +2,7 @@
 
 mod deadline;
 mod models;
+pub mod tx;
 #[macro_use]
 mod sql;
 mod postgres;

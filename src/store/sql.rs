@@ -20,7 +20,8 @@ macro_rules! impl_sql_store {
         /// Revokes the families `which` selects (a `select id from refresh_families …` with `$1`)
         /// and denies every still-live access token minted with one of their refresh tokens.
         async fn revoke_families(pool: &sqlx::Pool<$db>, which: &str, key: &str, now: i64) -> Result<()> {
-            let mut tx = pool.begin().await?;
+            let mut guard = $crate::store::tx::Guarded::acquire(pool).await?;
+            let mut tx = sqlx::Connection::begin(guard.conn()).await?;
             sqlx::query(&format!(
                 "insert into revoked_jtis (jti, expires_at)
                  select access_jti, access_exp from refresh_tokens
@@ -31,6 +32,7 @@ macro_rules! impl_sql_store {
             sqlx::query(&format!("update refresh_families set revoked_at = $2 where revoked_at is null and id in ({which})"))
                 .bind(key).bind(now).execute(&mut *tx).await?;
             tx.commit().await?;
+            guard.release();
             Ok(())
         }
 
@@ -230,7 +232,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_refresh_family(&self, t: &RefreshToken) -> Result<()> {
-                let mut tx = self.pool.begin().await?;
+                let mut guard = $crate::store::tx::Guarded::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin(guard.conn()).await?;
                 sqlx::query(
                     "insert into refresh_families (id, client_id, user_id, created_at) values ($1, $2, $3, $4)",
                 )
@@ -238,6 +241,7 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx).await?;
                 insert_refresh_token(&mut *tx, t).await?;
                 tx.commit().await?;
+                guard.release();
                 Ok(())
             }
 
@@ -253,7 +257,8 @@ macro_rules! impl_sql_store {
             async fn rotate_refresh_token(
                 &self, old_hash: &str, client_id: &str, now: i64, new: &RefreshToken,
             ) -> Result<Rotation> {
-                let mut tx = self.pool.begin().await?;
+                let mut guard = $crate::store::tx::Guarded::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin(guard.conn()).await?;
                 let consumed = sqlx::query(
                     "update refresh_tokens set used_at = $2
                      where hash = $1 and client_id = $3 and used_at is null
@@ -264,10 +269,12 @@ macro_rules! impl_sql_store {
                 .bind(old_hash).bind(now).bind(client_id).execute(&mut *tx).await?;
                 if consumed.rows_affected() != 1 {
                     tx.rollback().await?;
+                    guard.release();
                     return Ok(Rotation::Rejected);
                 }
                 insert_refresh_token(&mut *tx, new).await?;
                 tx.commit().await?;
+                guard.release();
                 Ok(Rotation::Rotated)
             }
 
@@ -308,7 +315,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn redeem_code(&self, hash: &str, now: i64, r: &Redemption<'_>) -> Result<bool> {
-                let mut tx = self.pool.begin().await?;
+                let mut guard = $crate::store::tx::Guarded::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin(guard.conn()).await?;
                 let family = r.refresh.map(|t| t.family_id.clone());
                 let consumed = sqlx::query(
                     "update auth_codes set used_at = $2, access_jti = $3, access_exp = $4, family_id = $5
@@ -318,6 +326,7 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx).await?;
                 if consumed.rows_affected() != 1 {
                     tx.rollback().await?;
+                    guard.release();
                     return Ok(false);
                 }
                 if let Some(t) = r.refresh {
@@ -327,6 +336,7 @@ macro_rules! impl_sql_store {
                     insert_refresh_token(&mut *tx, t).await?;
                 }
                 tx.commit().await?;
+                guard.release();
                 Ok(true)
             }
 
@@ -384,7 +394,8 @@ macro_rules! impl_sql_store {
             ) -> Result<()> {
                 // One row per scope, so a grant adds to the earlier ones; the '' row records that
                 // the user allowed the client on this API at all, even with no scope.
-                let mut tx = self.pool.begin().await?;
+                let mut guard = $crate::store::tx::Guarded::acquire(&self.pool).await?;
+                let mut tx = sqlx::Connection::begin(guard.conn()).await?;
                 for s in std::iter::once("").chain(scope.split(' ').filter(|s| !s.is_empty())) {
                     sqlx::query(
                         "insert into consents (user_id, client_id, audience, scope, created_at)
@@ -393,6 +404,7 @@ macro_rules! impl_sql_store {
                     .bind(user_id).bind(client_id).bind(audience).bind(s).bind(now).execute(&mut *tx).await?;
                 }
                 tx.commit().await?;
+                guard.release();
                 Ok(())
             }
 

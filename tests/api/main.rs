@@ -6,6 +6,7 @@ mod idp;
 
 mod authorization_code;
 mod authorize;
+mod cancellation;
 pub mod cli;
 mod client_credentials;
 mod consent;
