@@ -192,11 +192,16 @@ fn newest_of(records: &[KeyRecord], alg: Alg) -> Option<&KeyRecord> {
         .or_else(|| of_alg().max_by_key(|r| (r.created_at, r.kid.clone())))
 }
 
-/// The JWK set: the active keys and retired keys whose tokens may still be valid.
+/// The JWK set: the active keys, retired keys whose tokens may still be valid, and always the
+/// key each alg signs with (`newest_of`), even when it is retired.
 pub fn public_jwks(records: &[KeyRecord], now: i64, publish_window: i64) -> Value {
+    let signers: Vec<&str> = [Alg::RS256, Alg::ES256, Alg::EdDSA]
+        .into_iter()
+        .filter_map(|alg| newest_of(records, alg).map(|r| r.kid.as_str()))
+        .collect();
     let keys: Vec<Value> = records
         .iter()
-        .filter(|r| r.retired_at.is_none_or(|t| t + publish_window > now))
+        .filter(|r| r.retired_at.is_none_or(|t| t + publish_window > now) || signers.contains(&r.kid.as_str()))
         .filter_map(|r| serde_json::from_str(&r.public_jwk).ok())
         .collect();
     json!({ "keys": keys })
@@ -218,23 +223,43 @@ pub async fn seal_plaintext(store: &dyn Store, kek: &Kek) -> anyhow::Result<usiz
 }
 
 /// Makes sure an active key exists for `alg` (access tokens) and for RS256 (ID tokens).
-pub async fn ensure_active(store: &dyn Store, alg: Alg, now: i64, kek: Option<&Kek>) -> anyhow::Result<()> {
+/// Returns whether it had to create one.
+pub async fn ensure_active(store: &dyn Store, alg: Alg, now: i64, kek: Option<&Kek>) -> anyhow::Result<bool> {
     let keys = store.list_keys().await?;
-    let needed = if alg == Alg::RS256 { vec![alg] } else { vec![alg, Alg::RS256] };
-    for needed in needed {
-        if !keys.iter().any(|r| r.retired_at.is_none() && r.alg == needed.as_str()) {
+    let mut created = false;
+    for needed in needed_algs(alg) {
+        if lacks_active(&keys, needed) {
             rotate(store, needed, now, kek).await?;
+            created = true;
         }
     }
-    Ok(())
+    Ok(created)
+}
+
+/// The algs a server signing access tokens with `alg` needs keys for.
+pub fn needed_algs(alg: Alg) -> Vec<Alg> {
+    if alg == Alg::RS256 {
+        vec![alg]
+    } else {
+        vec![alg, Alg::RS256]
+    }
+}
+
+/// Whether no unretired key of `alg` is among `records`.
+pub fn lacks_active(records: &[KeyRecord], alg: Alg) -> bool {
+    !records.iter().any(|r| r.retired_at.is_none() && r.alg == alg.as_str())
 }
 
 /// Adds a new active key of `alg`; older keys of that alg stay published for the publish window.
 pub async fn rotate(store: &dyn Store, alg: Alg, now: i64, kek: Option<&Kek>) -> anyhow::Result<KeyRecord> {
-    let mut rec = tokio::task::spawn_blocking(move || generate(alg, now)).await??;
+    // Newer than every key of the alg, so that a rotation in the same second still wins.
+    let floor =
+        store.list_keys().await?.iter().filter(|r| r.alg == alg.as_str()).map(|r| r.created_at.saturating_add(1)).max();
+    let created = floor.map_or(now, |f| f.max(now));
+    let mut rec = tokio::task::spawn_blocking(move || generate(alg, created)).await??;
     rec.private_der = kek::seal(kek, &rec.kid, std::mem::take(&mut rec.private_der))?;
     store.insert_key(&rec).await?;
-    store.retire_keys_except(&rec.kid, alg.as_str(), now).await?;
+    store.retire_all_but_newest(alg.as_str(), now).await?;
     tracing::info!(event = "key_rotation", kid = %rec.kid, alg = alg.as_str(), "signing key rotated");
     Ok(rec)
 }

@@ -85,6 +85,13 @@ impl AppState {
     /// Reloads signing keys from the database (keys rotated by another instance or the CLI).
     pub async fn refresh_keys(&self) -> anyhow::Result<()> {
         let mut records = self.store.list_keys().await?;
+        // Every key retired (an operator, or an old race between instances): make a new one
+        // rather than sign with a key that leaves the published set.
+        let alg = self.settings.signing_alg;
+        if keys::needed_algs(alg).into_iter().any(|a| keys::lacks_active(&records, a)) {
+            keys::ensure_active(self.store.as_ref(), alg, now(), self.kek.as_ref()).await?;
+            records = self.store.list_keys().await?;
+        }
         // A key rotated by a CLI run without the KEK arrives in plaintext: seal it here too.
         if let Some(k) = &self.kek {
             if records.iter().any(|r| !crate::jwt::kek::is_sealed(&r.private_der)) {

@@ -87,7 +87,7 @@ bounded_store! {
     client_grants(client_id: &str) -> Vec<ClientGrant>;
     insert_key(k: &KeyRecord) -> ();
     list_keys() -> Vec<KeyRecord>;
-    retire_keys_except(kid: &str, alg: &str, now: i64) -> ();
+    retire_all_but_newest(alg: &str, now: i64) -> ();
     replace_private_der(kid: &str, old: &[u8], new: &[u8]) -> bool;
     insert_user(u: &User) -> ();
     get_user(id: &str) -> Option<User>;

@@ -120,7 +120,8 @@ pub trait Store: Send + Sync {
     async fn insert_key(&self, k: &KeyRecord) -> Result<()>;
     async fn list_keys(&self) -> Result<Vec<KeyRecord>>;
     /// Marks every key of `alg` but `kid` as retired at `now` (retired keys keep their time).
-    async fn retire_keys_except(&self, kid: &str, alg: &str, now: i64) -> Result<()>;
+    /// Retires every unretired key of `alg` but the newest.
+    async fn retire_all_but_newest(&self, alg: &str, now: i64) -> Result<()>;
     /// Replaces a key's stored private key, only if it still holds `old` (two instances sealing
     /// the same key at once both succeed or leave the other's result). True when replaced.
     async fn replace_private_der(&self, kid: &str, old: &[u8], new: &[u8]) -> Result<bool>;

@@ -144,9 +144,17 @@ macro_rules! impl_sql_store {
                     .fetch_all(&self.pool).await?)
             }
 
-            async fn retire_keys_except(&self, kid: &str, alg: &str, now: i64) -> Result<()> {
-                sqlx::query("update signing_keys set retired_at = $3 where kid <> $1 and alg = $2 and retired_at is null")
-                    .bind(kid).bind(alg).bind(now).execute(&self.pool).await?;
+            async fn retire_all_but_newest(&self, alg: &str, now: i64) -> Result<()> {
+                // One statement, and never the newest unretired key (the order `newest_of` uses):
+                // instances rotating at once can only retire each other's older keys, and the
+                // last statement to run sees every inserted key, so exactly one stays active.
+                sqlx::query(
+                    "update signing_keys set retired_at = $2
+                     where alg = $1 and retired_at is null
+                       and kid <> (select kid from signing_keys where alg = $1 and retired_at is null
+                                   order by created_at desc, kid desc limit 1)",
+                )
+                .bind(alg).bind(now).execute(&self.pool).await?;
                 Ok(())
             }
 

@@ -267,7 +267,7 @@ down! {
     client_grants(&str) -> Result<Vec<ClientGrant>>;
     insert_key(&KeyRecord) -> Result<()>;
     list_keys() -> Result<Vec<KeyRecord>>;
-    retire_keys_except(&str, &str, i64) -> Result<()>;
+    retire_all_but_newest(&str, i64) -> Result<()>;
     replace_private_der(&str, &[u8], &[u8]) -> Result<bool>;
     insert_user(&User) -> Result<()>;
     get_user(&str) -> Result<Option<User>>;

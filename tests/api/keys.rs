@@ -3,7 +3,7 @@
 use oauthd::clock::now;
 use oauthd::jwt::keys::{self, Alg};
 
-use crate::helpers::{json, Backend, TestApp, API};
+use crate::helpers::{fresh_database, json, Backend, TestApp, API};
 use crate::on_both_backends;
 
 async fn jwks_publishes_public_keys_only_with_distinct_kids(b: Backend) {
@@ -53,11 +53,93 @@ async fn a_key_retired_longer_than_any_token_lives_is_no_longer_published(b: Bac
     let t = TestApp::spawn(b).await;
     let first = t.app.keys.load().active.kid.clone();
     let window = t.app.settings.key_publish_window();
-    keys::rotate(t.app.store.as_ref(), Alg::ES256, now(), t.app.kek.as_ref()).await.unwrap();
-    t.app.store.retire_keys_except("none", "RS256", 0).await.unwrap();
+    keys::rotate(t.app.store.as_ref(), Alg::RS256, now(), t.app.kek.as_ref()).await.unwrap();
     let records = t.app.store.list_keys().await.unwrap();
     let set = keys::public_jwks(&records, now() + window + 1, window);
     assert!(!set["keys"].as_array().unwrap().iter().any(|k| k["kid"] == first));
+}
+
+async fn instances_rotating_at_once_never_retire_the_newest_key(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    let store = t.app.store.as_ref();
+    let older = keys::generate(Alg::ES256, now() + 10).unwrap();
+    let newer = keys::generate(Alg::ES256, now() + 11).unwrap();
+    // Interleavings of a cold start: each instance inserts, then retires the others' keys; the
+    // instance that made the newest key may finish first.
+    store.insert_key(&newer).await.unwrap();
+    store.retire_all_but_newest("ES256", now()).await.unwrap();
+    store.insert_key(&older).await.unwrap();
+    store.retire_all_but_newest("ES256", now()).await.unwrap();
+    let active: Vec<String> = store
+        .list_keys()
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.alg == "ES256" && r.retired_at.is_none())
+        .map(|r| r.kid)
+        .collect();
+    assert_eq!(active, [newer.kid]);
+}
+
+/// Several instances share a database on PostgreSQL only (SQLite is one process), so this runs
+/// there alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_instances_started_together_on_an_empty_postgres_database_share_one_key_per_alg() {
+    let b = Backend::Postgres;
+    for round in 0..3 {
+        let url = fresh_database(b).await;
+        let es = |s: &mut oauthd::Settings| s.signing_alg = Alg::ES256;
+        let (x, y, z) = tokio::join!(
+            TestApp::spawn_on(url.clone(), es),
+            TestApp::spawn_on(url.clone(), es),
+            TestApp::spawn_on(url, es)
+        );
+        let records = x.app.store.list_keys().await.unwrap();
+        for alg in ["ES256", "RS256"] {
+            let active = records.iter().filter(|r| r.alg == alg && r.retired_at.is_none()).count();
+            assert_eq!(active, 1, "round {round}: {alg} has {active} active keys");
+        }
+        let (id, secret) = x.m2m().await;
+        for signer in [&x, &y, &z] {
+            signer.app.refresh_keys().await.unwrap();
+            let r = signer.post_token_basic(&id, &secret, &[("grant_type", "client_credentials"), ("audience", API)]);
+            let (status, _, body) = json(r.await).await;
+            assert_eq!(status, 200, "{body}");
+            let token = body["access_token"].as_str().unwrap();
+            signer.verify(token, API).await;
+            let kid = jsonwebtoken::decode_header(token).unwrap().kid.unwrap();
+            for publisher in [&x, &y, &z] {
+                assert!(publisher.jwks().await.find(&kid).is_some(), "round {round}: {kid} is published by all");
+            }
+        }
+    }
+}
+
+async fn the_key_refresh_makes_a_new_key_when_every_key_was_retired(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    let store = t.app.store.as_ref();
+    execute(&t, "update signing_keys set retired_at = 1 where alg = 'RS256'").await;
+    assert!(keys::lacks_active(&store.list_keys().await.unwrap(), Alg::RS256));
+    t.app.refresh_keys().await.unwrap();
+    let records = store.list_keys().await.unwrap();
+    assert!(!keys::lacks_active(&records, Alg::RS256), "the refresh made an active key");
+    let signer = t.app.keys.load().active.kid.clone();
+    assert!(records.iter().any(|r| r.kid == signer && r.retired_at.is_none()), "and signs with it");
+    // Long after every retired key left the published set, what signs is still published.
+    let window = t.app.settings.key_publish_window();
+    let set = keys::public_jwks(&records, now() + window + 1, window);
+    assert!(set["keys"].as_array().unwrap().iter().any(|k| k["kid"] == signer.as_str()));
+}
+
+/// Runs `sql` on the app's database from outside, as an operator with psql would.
+async fn execute(t: &TestApp, sql: &str) {
+    use sqlx::Connection;
+    let url = &t.app.settings.database_url;
+    if url.starts_with("sqlite:") {
+        sqlx::query(sql).execute(&mut sqlx::SqliteConnection::connect(url).await.unwrap()).await.unwrap();
+    } else {
+        sqlx::query(sql).execute(&mut sqlx::PgConnection::connect(url).await.unwrap()).await.unwrap();
+    }
 }
 
 async fn discovery_lists_what_is_implemented(b: Backend) {
@@ -99,6 +181,8 @@ on_both_backends!(
     jwks_publishes_public_keys_only_with_distinct_kids,
     rotation_keeps_tokens_signed_by_the_old_key_verifiable,
     a_key_retired_longer_than_any_token_lives_is_no_longer_published,
+    instances_rotating_at_once_never_retire_the_newest_key,
+    the_key_refresh_makes_a_new_key_when_every_key_was_retired,
     discovery_lists_what_is_implemented,
     health_and_readiness_answer,
 );
