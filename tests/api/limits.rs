@@ -169,6 +169,9 @@ async fn metrics_count_requests_by_endpoint_grant_and_outcome(b: Backend) {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
     assert!(!text.contains(&secret), "no secrets in metrics");
+    assert!(text.contains("oauthd_db_up"), "the scrape probes the database");
+    let (s, _, body) = json(t.http.get(metrics.replace("/metrics", "/nope")).send().await.unwrap()).await;
+    assert_eq!((s, body["error"].as_str()), (404, Some("not_found")));
     assert_eq!(t.http.get(t.url("/metrics")).send().await.unwrap().status(), 404, "not on the public listener");
 }
 
