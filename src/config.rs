@@ -105,6 +105,12 @@ pub struct Settings {
     pub header_read_timeout: u64,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_grace: u64,
+    /// Seconds between SIGTERM and the listener closing, during which readiness fails and every
+    /// response says `Connection: close`, so load balancers stop sending first (0 = off).
+    pub shutdown_delay: u64,
+    /// Most client connections open at once; beyond it a new connection gets a 503 and is closed.
+    /// Lowered at start-up to what the open-file limit leaves room for.
+    pub max_connections: usize,
     /// Seconds between purges of expired codes, jtis, deny-list entries, sessions and refresh
     /// tokens (the first runs within 5 s of start).
     pub purge_interval: u64,
@@ -163,6 +169,8 @@ impl Default for Settings {
             metrics_bind: String::new(),
             header_read_timeout: 10,
             shutdown_grace: 30,
+            shutdown_delay: 5,
+            max_connections: 10_000,
             purge_interval: 300,
             request_timeout: 20,
         }
@@ -293,7 +301,7 @@ impl Settings {
 
     /// Every numeric setting with its allowed range, so that no lifetime can overflow a
     /// timestamp and no timeout can outlast the requests it guards.
-    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 21] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 23] {
         const DAY: u64 = 86400;
         [
             ("access_token_ttl", self.access_token_ttl, 1, DAY, "seconds"),
@@ -312,6 +320,8 @@ impl Settings {
             ("db_timeout_ms", self.db_timeout_ms, 1, 30_000, "milliseconds"),
             ("header_read_timeout", self.header_read_timeout, 1, 300, "seconds"),
             ("shutdown_grace", self.shutdown_grace, 0, 3600, "seconds"),
+            ("shutdown_delay", self.shutdown_delay, 0, 600, "seconds"),
+            ("max_connections", self.max_connections as u64, 1, 1_000_000, "connections"),
             ("request_timeout", self.request_timeout, 1, 300, "seconds"),
             ("purge_interval", self.purge_interval, 1, DAY, "seconds"),
             ("password_hash_concurrency", self.password_hash_concurrency as u64, 1, 1024, "hashes"),

@@ -58,25 +58,33 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
         .layer(CorsLayer::permissive());
     let request_timeout = Duration::from_secs(app.settings.request_timeout);
     let deadline = axum::middleware::from_fn_with_state(request_timeout, deadline);
+    // Whatever axum or a layer answers on its own here (a 405 on /userinfo, a 413) is JSON too.
+    let json_errors = axum::middleware::map_response(error::json_errors);
     let back = Router::new()
         .route("/token", post(token::token).fallback(only_post))
         .route("/revoke", post(revoke::revoke).fallback(only_post))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .layer(deadline.clone())
-        // For what axum writes itself on these routes, such as a 405 on /userinfo.
+        .layer(json_errors.clone())
         .layer(page_header(header::CACHE_CONTROL, "no-store"))
         .layer(client_cors(app.clone()));
     // Introspection is server-to-server (RFC 7662): no CORS, so no browser can call it.
-    let server = Router::new().route("/introspect", post(introspect::introspect).fallback(only_post)).layer(deadline);
-    // Pages and documents: a stalled request gets a bare 408.
-    let timeout = TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout);
-    // /token enforces its own limit, so that an oversized body still gets an RFC 6749 JSON error.
+    let server = Router::new()
+        .route("/introspect", post(introspect::introspect).fallback(only_post))
+        .layer(deadline.clone())
+        .layer(json_errors.clone());
+    // Probes and documents. /token enforces its own body limit, so that an oversized body still
+    // gets an RFC 6749 JSON error.
     let rest = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/healthz/db", get(health::healthz_db))
         .route("/readyz", get(health::readyz))
         .merge(public)
         .layer(RequestBodyLimitLayer::new(extract::MAX_BODY_BYTES))
-        .layer(timeout);
+        .layer(deadline)
+        .layer(json_errors);
+    // Pages: a stalled request gets a bare 408.
+    let timeout = TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, request_timeout);
     // The front channel: never CORS.
     let front = Router::new()
         .route("/authorize", get(authorize::authorize_get).post(authorize::authorize_post))
@@ -99,6 +107,7 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
         .merge(front)
         .merge(rest)
         .route_layer(axum::middleware::from_fn(track))
+        .fallback(not_found)
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -175,14 +184,14 @@ fn page_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<
     SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
 }
 
-/// The back channel answers in JSON even when our own work stalls: 503 `temporarily_unavailable`
-/// with no-store, where the front channel gets a bare 408. A client slow to send its body gets
-/// 408 from `read_form` well before this fires.
+/// The back channel and the documents answer in JSON even when our own work stalls: 503
+/// `temporarily_unavailable` with no-store, where the front channel gets a bare 408. A client slow
+/// to send its body gets 408 from `read_form` well before this fires.
 async fn deadline(State(limit): State<Duration>, req: Request, next: Next) -> Response {
     match tokio::time::timeout(limit, next.run(req)).await {
         Ok(resp) => resp,
         Err(_) => {
-            tracing::warn!(limit_s = limit.as_secs(), "back-channel request timed out");
+            tracing::warn!(limit_s = limit.as_secs(), "request timed out");
             TokenError::Unavailable("the request took too long; retry later".into()).into_response()
         }
     }
@@ -210,20 +219,29 @@ async fn only_post() -> Response {
     TokenError::MethodNotAllowed.into_response()
 }
 
+/// Unknown paths: a JSON 404 with no-store.
+async fn not_found() -> Response {
+    error::status_error(axum::http::StatusCode::NOT_FOUND)
+}
+
 /// The metrics listener's router: `GET /metrics` in Prometheus text format.
 pub fn metrics_routes(app: App) -> Router {
-    Router::new().route(
-        "/metrics",
-        get(move || {
-            let app = app.clone();
-            async move {
-                let (size, idle) = app.pool_state();
-                metrics::gauge!("oauthd_db_pool_connections").set(size as f64);
-                metrics::gauge!("oauthd_db_pool_idle_connections").set(idle as f64);
-                ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::handle().render())
-            }
-        }),
-    )
+    Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let app = app.clone();
+                async move {
+                    let (size, idle) = app.pool_state();
+                    metrics::gauge!("oauthd_db_pool_connections").set(size as f64);
+                    metrics::gauge!("oauthd_db_pool_idle_connections").set(idle as f64);
+                    // So that `oauthd_db_up` is current even where nothing polls /healthz/db.
+                    health::database_up(&app).await;
+                    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::handle().render())
+                }
+            }),
+        )
+        .fallback(not_found)
 }
 
 /// CORS for SPAs: only origins some client registered with `--allowed-origin`, no cookies.

@@ -239,7 +239,7 @@ async fn other_methods_on_the_token_endpoint_are_a_json_405_allowing_post(b: Bac
 }
 
 /// A store whose database is gone: every call fails as unreachable.
-struct DownStore;
+pub(crate) struct DownStore;
 
 macro_rules! down {
     ($($f:ident($($a:ty),*) -> $r:ty;)*) => {
@@ -337,8 +337,10 @@ async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b:
         assert_eq!((status, body["error"].as_str()), (503, Some("temporarily_unavailable")), "{f:?}");
         assert_eq!(headers["cache-control"], "no-store");
     }
+    let db = t.http.get(url.replace("/token", "/healthz/db")).send().await.unwrap();
+    assert_eq!(db.status(), 503);
     let ready = t.http.get(url.replace("/token", "/readyz")).send().await.unwrap();
-    assert_eq!(ready.status(), 503);
+    assert_eq!(ready.status(), 200, "readiness is not the database's health");
     let alive = t.http.get(url.replace("/token", "/healthz")).send().await.unwrap();
     assert_eq!(alive.status(), 200);
     let page = t.http.get(url.replace("/token", "/authorize?client_id=x")).send().await.unwrap();

@@ -1,5 +1,6 @@
 //! Limits and observability: rate limits (429 + Retry-After), slow clients, header limits,
-//! graceful shutdown, and Prometheus metrics.
+//! graceful shutdown, and Prometheus metrics (the connection cap and the shutdown delay are in
+//! listener.rs).
 
 use std::time::{Duration, Instant};
 
@@ -113,7 +114,9 @@ async fn shutdown_lets_an_in_flight_token_request_finish_and_refuses_new_ones(b:
     let url = crate::helpers::fresh_database(b).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    let app = oauthd::AppState::init(crate::helpers::test_settings(url, addr)).await.unwrap();
+    let mut settings = crate::helpers::test_settings(url, addr);
+    settings.shutdown_delay = 0;
+    let app = oauthd::AppState::init(settings).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(oauthd::serve_until(listener, app.clone(), async {
         let _ = stopped.await;
@@ -166,6 +169,9 @@ async fn metrics_count_requests_by_endpoint_grant_and_outcome(b: Backend) {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
     assert!(!text.contains(&secret), "no secrets in metrics");
+    assert!(text.contains("oauthd_db_up"), "the scrape probes the database");
+    let (s, _, body) = json(t.http.get(metrics.replace("/metrics", "/nope")).send().await.unwrap()).await;
+    assert_eq!((s, body["error"].as_str()), (404, Some("not_found")));
     assert_eq!(t.http.get(t.url("/metrics")).send().await.unwrap().status(), 404, "not on the public listener");
 }
 
@@ -184,6 +190,7 @@ async fn sigterm_under_load_finishes_in_flight_requests_refuses_new_ones_and_exi
         .env("OAUTHD_DATABASE_URL", &db)
         .env("OAUTHD_BIND", addr.to_string())
         .env("OAUTHD_SHUTDOWN_GRACE", "10")
+        .env("OAUTHD_SHUTDOWN_DELAY", "1")
         .current_dir(std::env::temp_dir())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -224,7 +231,11 @@ async fn sigterm_under_load_finishes_in_flight_requests_refuses_new_ones_and_exi
     let killed = std::process::Command::new("kill").args(["-TERM", &server.id().to_string()]).status().unwrap();
     assert!(killed.success());
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert!(TcpStream::connect(addr).await.is_err(), "new connections are refused once shutdown starts");
+    // First the shutdown delay: still serving, but no longer ready, and closing every connection.
+    let r = reqwest::Client::new().get(format!("{base}/readyz")).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.headers()["connection"].to_str().unwrap()), (503, "close"));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    assert!(TcpStream::connect(addr).await.is_err(), "new connections are refused once the delay is over");
     conn.write_all(body.as_bytes()).await.unwrap();
     let mut resp = Vec::new();
     tokio::time::timeout(Duration::from_secs(10), conn.read_to_end(&mut resp)).await.unwrap().unwrap();

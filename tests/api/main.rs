@@ -18,6 +18,7 @@ mod keys;
 mod layers;
 mod lifecycle;
 mod limits;
+mod listener;
 mod logout;
 mod oidc;
 mod operations;

@@ -317,7 +317,8 @@ async fn a_postgres_outage_is_503_and_recovers_without_a_restart() {
     )
     .await;
     assert!(s == 503 || (s == 400 && body["error"] == "unauthorized_client"), "{s} {body}");
-    assert_eq!(t.http.get(t.url("/readyz")).send().await.unwrap().status(), 503);
+    assert_eq!(t.http.get(t.url("/healthz/db")).send().await.unwrap().status(), 503);
+    assert_eq!(t.http.get(t.url("/readyz")).send().await.unwrap().status(), 200, "still serving cached clients");
     assert_eq!(t.http.get(t.url("/healthz")).send().await.unwrap().status(), 200);
     let page = t.http.get(t.url(&format!("/authorize?client_id=unknown-{}", now()))).send().await.unwrap();
     assert_eq!(page.status(), 503);
@@ -373,7 +374,8 @@ async fn a_black_holed_postgres_is_503_within_5_seconds_on_every_endpoint() {
         assert!(started.elapsed() < Duration::from_secs(5), "{path} {form:?} answered in {:?}", started.elapsed());
     }
     let started = Instant::now();
-    assert_eq!(t.http.get(t.url("/readyz")).send().await.unwrap().status(), 503);
+    assert_eq!(t.http.get(t.url("/healthz/db")).send().await.unwrap().status(), 503);
+    assert_eq!(t.http.get(t.url("/readyz")).send().await.unwrap().status(), 200);
     let page = t.http.get(t.url(&format!("/authorize?client_id=unknown-{}", now()))).send().await.unwrap();
     assert_eq!(page.status(), 503);
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
