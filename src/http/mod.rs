@@ -220,6 +220,7 @@ pub fn metrics_routes(app: App) -> Router {
                 let (size, idle) = app.pool_state();
                 metrics::gauge!("oauthd_db_pool_connections").set(size as f64);
                 metrics::gauge!("oauthd_db_pool_idle_connections").set(idle as f64);
+                metrics::gauge!("oauthd_password_hash_queue").set(app.passwords.queued() as f64);
                 ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::handle().render())
             }
         }),
