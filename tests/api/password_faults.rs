@@ -193,6 +193,12 @@ async fn a_failing_lockout_write_is_a_json_5xx_and_never_refuses_the_right_passw
         }
         assert!(h.contains_key("retry-after") || s == 500, "{s} {body}");
     }
+    let spa = spa(&t, true, &[]).await;
+    let br = Browser::new(&t);
+    let p = params(&spa, &[]);
+    let page = br.authorize(&p).await.text().await.unwrap();
+    let r = br.login(&page, &p, "steady", "pw-steady").await;
+    assert_eq!(r.status(), 503, "the login form shows the outage, not a wrong password");
     break_count_resets(&t.app.settings.database_url, false).await;
     assert_eq!(stored(&t, "steady").await.failed_count, 0, "a storage failure is not a failed login");
     let (s, _, body) = json(t.post_token_basic(&id, &secret, &right).await).await;
