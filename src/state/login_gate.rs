@@ -1,5 +1,5 @@
-//! Turns for password checks, per account (RFC 9700 §2.4 and OWASP ASVS V2.2.1: bounded
-//! guessing). At most `per_account` checks of one account run at once on this instance; later
+//! Turns for password checks, per account (RFC 6749 §4.3.2: protect the password against brute
+//! force). At most `per_account` checks of one account run at once on this instance; later
 //! attempts wait, never fail, and read the account only when their turn comes, so they see every
 //! failure counted before them. That bounds how many guesses a parallel burst gets verified past
 //! the lockout threshold to `per_account - 1` per instance.

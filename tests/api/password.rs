@@ -79,7 +79,7 @@ async fn parallel_wrong_guesses_lock_the_account_and_only_that_account(b: Backen
     assert_eq!(s, 200, "another user is unaffected");
 }
 
-async fn at_most_the_threshold_of_parallel_guesses_is_ever_checked(b: Backend) {
+async fn once_locked_a_burst_of_right_passwords_is_refused_too(b: Backend) {
     // With the right password among 30 parallel attempts after 5 wrong ones, it must not win.
     let t = TestApp::spawn_with(b, |s| s.lockout_threshold = 5).await;
     let (id, secret) = t.client(&["password"], "read:x").await;
@@ -181,7 +181,7 @@ on_both_backends!(
     password_grant_token_is_about_the_user_not_the_client,
     wrong_password_unknown_user_and_disabled_user_fail_identically,
     parallel_wrong_guesses_lock_the_account_and_only_that_account,
-    at_most_the_threshold_of_parallel_guesses_is_ever_checked,
+    once_locked_a_burst_of_right_passwords_is_refused_too,
     too_many_failures_from_one_address_get_429_with_retry_after,
     parallel_correct_logins_for_one_user_all_succeed_twice_in_a_row,
     sequential_wrong_passwords_lock_at_the_threshold_and_a_success_resets_the_count,
