@@ -75,6 +75,8 @@ pub struct Settings {
     pub argon2_iterations: u32,
     pub argon2_parallelism: u32,
     pub password_hash_concurrency: usize,
+    /// Most password checks waiting for a hashing thread; beyond it a login is answered 503 at once.
+    pub password_hash_queue: usize,
     pub db_timeout_ms: u64,
     /// Authorization code lifetime in seconds (at most 600).
     pub code_ttl: u64,
@@ -154,6 +156,7 @@ impl Default for Settings {
             argon2_iterations: 2,
             argon2_parallelism: 1,
             password_hash_concurrency: 2,
+            password_hash_queue: 64,
             db_timeout_ms: 3000,
             code_ttl: 60,
             session_ttl: 8 * 3600,
@@ -301,7 +304,7 @@ impl Settings {
 
     /// Every numeric setting with its allowed range, so that no lifetime can overflow a
     /// timestamp and no timeout can outlast the requests it guards.
-    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 23] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 24] {
         const DAY: u64 = 86400;
         [
             ("access_token_ttl", self.access_token_ttl, 1, DAY, "seconds"),
@@ -325,6 +328,7 @@ impl Settings {
             ("request_timeout", self.request_timeout, 1, 300, "seconds"),
             ("purge_interval", self.purge_interval, 1, DAY, "seconds"),
             ("password_hash_concurrency", self.password_hash_concurrency as u64, 1, 1024, "hashes"),
+            ("password_hash_queue", self.password_hash_queue as u64, 1, 100_000, "jobs"),
             ("argon2_memory_kib", u64::from(self.argon2_memory_kib), 8, 4 * 1024 * 1024, "KiB"),
             ("argon2_iterations", u64::from(self.argon2_iterations), 1, 100, "passes"),
             ("argon2_parallelism", u64::from(self.argon2_parallelism), 1, 64, "lanes"),

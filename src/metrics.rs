@@ -1,5 +1,6 @@
 //! Prometheus metrics: request counts by endpoint and outcome, token grants by outcome (error
-//! code), latency histograms, JWKS fetches, lockouts, refresh reuse, and the database pool.
+//! code), latency histograms, JWKS fetches, lockouts, refresh reuse, the database pool, and the
+//! password-hash queue.
 
 use std::sync::OnceLock;
 
@@ -49,4 +50,10 @@ pub fn token_outcome(grant: &str, outcome: &str) {
 
 pub fn event(name: &'static str) {
     metrics::counter!("oauthd_security_events_total", "event" => name).increment(1);
+}
+
+/// A password-hash job that never ran: `rejected` (the queue was full) or `skipped` (its request
+/// was gone by the time a thread was free).
+pub fn hash_job(outcome: &'static str) {
+    metrics::counter!("oauthd_password_hash_jobs_total", "outcome" => outcome).increment(1);
 }

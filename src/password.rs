@@ -1,7 +1,9 @@
-//! Password hashing: Argon2id (OWASP parameters) on a bounded blocking pool; bcrypt accepted for
-//! imported Auth0 users and upgraded on their first successful login.
+//! Password hashing: Argon2id (RFC 9106, OWASP parameters) on a bounded pool of dedicated threads
+//! with a bounded queue; bcrypt accepted for imported Auth0 users and upgraded on their first
+//! successful login.
 
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, TrySendError};
 use std::sync::{Arc, Mutex};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
@@ -24,17 +26,28 @@ pub struct Verified {
     pub needs_rehash: bool,
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    /// Every hashing thread is busy and the queue is full: answer 503 now rather than wait.
+    #[error("too many password checks are waiting")]
+    Busy,
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
 type Job = Box<dyn FnOnce() + Send>;
 
-/// `password_hash_concurrency` dedicated threads: the bound on parallel hashes, and on how many
-/// threads ever hold an Argon2 buffer (with tokio's blocking pool, any of up to 512 threads could).
+/// `threads` dedicated threads: the bound on parallel hashes, and on how many threads ever hold
+/// an Argon2 buffer (with tokio's blocking pool, any of up to 512 threads could). At most `queue`
+/// jobs wait for them.
 struct Pool {
-    jobs: mpsc::Sender<Job>,
+    jobs: mpsc::SyncSender<Job>,
+    queued: Arc<AtomicUsize>,
 }
 
 impl Pool {
-    fn new(threads: usize) -> anyhow::Result<Pool> {
-        let (jobs, rx) = mpsc::channel::<Job>();
+    fn new(threads: usize, queue: usize) -> anyhow::Result<Pool> {
+        let (jobs, rx) = mpsc::sync_channel::<Job>(queue);
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads.max(1) {
             let rx = rx.clone();
@@ -50,17 +63,34 @@ impl Pool {
                 }
             })?;
         }
-        Ok(Pool { jobs })
+        Ok(Pool { jobs, queued: Arc::default() })
     }
 
-    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> anyhow::Result<T> {
+    /// Runs `f` on a hashing thread, or fails at once with `Busy` when the queue is full. When the
+    /// caller stops waiting (its request was dropped) before a thread is free, `f` never runs.
+    async fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> Result<T, HashError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(move || {
-                let _ = tx.send(f());
-            }))
-            .map_err(|_| anyhow::anyhow!("password hashing pool is gone"))?;
-        Ok(rx.await?)
+        let queued = self.queued.clone();
+        let job: Job = Box::new(move || {
+            queued.fetch_sub(1, Ordering::Relaxed);
+            if tx.is_closed() {
+                crate::metrics::hash_job("skipped");
+                return;
+            }
+            let _ = tx.send(f());
+        });
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = self.jobs.try_send(job) {
+            self.queued.fetch_sub(1, Ordering::Relaxed);
+            return Err(match e {
+                TrySendError::Full(_) => {
+                    crate::metrics::hash_job("rejected");
+                    HashError::Busy
+                }
+                TrySendError::Disconnected(_) => HashError::Failed("the hashing pool is gone".into()),
+            });
+        }
+        rx.await.map_err(|_| HashError::Failed("a hashing thread ended".into()))
     }
 }
 
@@ -72,15 +102,20 @@ pub struct Passwords {
 }
 
 impl Passwords {
-    /// Hashing with `cost` on `threads` dedicated threads.
-    pub fn new(cost: Cost, threads: usize) -> anyhow::Result<Passwords> {
+    /// Hashing with `cost` on `threads` dedicated threads, with at most `queue` jobs waiting.
+    pub fn new(cost: Cost, threads: usize, queue: usize) -> anyhow::Result<Passwords> {
         let params = Params::new(cost.memory_kib, cost.iterations, cost.parallelism, None)
             .map_err(|e| anyhow::anyhow!("invalid Argon2 parameters: {e}"))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let pool = Arc::new(Pool::new(threads)?);
+        let pool = Arc::new(Pool::new(threads, queue)?);
         let mut this = Passwords { argon, pool, dummy: Arc::default() };
         this.dummy = Arc::new(this.hash_blocking(&crate::oauth::secret::random_token(16))?);
         Ok(this)
+    }
+
+    /// Jobs waiting for a hashing thread (not counting those being hashed).
+    pub fn queued(&self) -> usize {
+        self.pool.queued.load(Ordering::Relaxed)
     }
 
     fn hash_blocking(&self, password: &str) -> anyhow::Result<String> {
@@ -99,22 +134,80 @@ impl Passwords {
             return Verified { ok: false, needs_rehash: false };
         };
         let ok = self.argon.verify_password(password.as_bytes(), &parsed).is_ok();
-        let current = Params::try_from(&parsed).map(|p| &p == self.argon.params()).unwrap_or(false);
-        Verified { ok, needs_rehash: ok && (parsed.algorithm.as_str() != "argon2id" || !current) }
+        Verified { ok, needs_rehash: ok && !self.is_current(&parsed) }
     }
 
-    pub async fn hash(&self, password: String) -> anyhow::Result<String> {
+    /// Whether `h` is Argon2id v1.3 with the configured m, t and p. The output length is not
+    /// compared: parsing takes it from the hash, while the configured parameters leave it unset.
+    fn is_current(&self, h: &PasswordHash) -> bool {
+        let want = self.argon.params();
+        let same = |p: Params| (p.m_cost(), p.t_cost(), p.p_cost()) == (want.m_cost(), want.t_cost(), want.p_cost());
+        h.algorithm == argon2::ARGON2ID_IDENT
+            && h.version == Some(Version::V0x13.into())
+            && Params::try_from(h).is_ok_and(same)
+    }
+
+    pub async fn hash(&self, password: String) -> Result<String, HashError> {
         let this = self.clone();
-        self.pool.run(move || this.hash_blocking(&password)).await?
+        self.pool.run(move || this.hash_blocking(&password)).await?.map_err(|e| HashError::Failed(e.to_string()))
     }
 
-    /// Verifies against `stored`, or against a dummy hash when there is no user, so that an
-    /// unknown user costs the same time as a wrong password.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<Verified> {
+    /// Verifies against `stored`, or against a dummy hash when there is no user (or it may not
+    /// log in), so that such an attempt costs the same time as a wrong password.
+    pub async fn verify(&self, password: String, stored: Option<String>) -> Result<Verified, HashError> {
         let this = self.clone();
         let real = stored.is_some();
         let stored = stored.unwrap_or_else(|| this.dummy.to_string());
         let v = self.pool.run(move || this.verify_blocking(&password, &stored)).await?;
         Ok(Verified { ok: v.ok && real, needs_rehash: v.needs_rehash && real })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn passwords(memory_kib: u32) -> Passwords {
+        Passwords::new(Cost { memory_kib, iterations: 1, parallelism: 1 }, 1, 4).unwrap()
+    }
+
+    #[tokio::test]
+    async fn only_a_hash_with_other_parameters_needs_a_rehash() {
+        let (current, older) = (passwords(64), passwords(32));
+        let h = current.hash("pw".into()).await.unwrap();
+        let v = current.verify("pw".into(), Some(h)).await.unwrap();
+        assert!(v.ok && !v.needs_rehash);
+        let old = older.hash("pw".into()).await.unwrap();
+        let v = current.verify("pw".into(), Some(old.clone())).await.unwrap();
+        assert!(v.ok && v.needs_rehash);
+        let v = current.verify("wrong".into(), Some(old)).await.unwrap();
+        assert!(!v.ok && !v.needs_rehash, "a wrong password is never rehashed");
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_is_gone_is_skipped() {
+        let p = passwords(64);
+        let (started, is_started) = mpsc::channel();
+        let (release, is_released) = mpsc::channel::<()>();
+        let holder = p.clone();
+        let busy = tokio::spawn(async move {
+            holder
+                .pool
+                .run(move || {
+                    let _ = started.send(());
+                    is_released.recv().ok()
+                })
+                .await
+        });
+        tokio::task::spawn_blocking(move || is_started.recv()).await.unwrap().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        let abandoned = p.pool.run(move || r.fetch_add(1, Ordering::SeqCst));
+        assert!(tokio::time::timeout(std::time::Duration::from_millis(20), abandoned).await.is_err());
+        assert_eq!(p.queued(), 1);
+        release.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        p.pool.run(|| ()).await.unwrap();
+        assert_eq!((ran.load(Ordering::SeqCst), p.queued()), (0, 0), "the abandoned job never ran");
     }
 }

@@ -235,6 +235,7 @@ pub fn metrics_routes(app: App) -> Router {
                     let (size, idle) = app.pool_state();
                     metrics::gauge!("oauthd_db_pool_connections").set(size as f64);
                     metrics::gauge!("oauthd_db_pool_idle_connections").set(idle as f64);
+                    metrics::gauge!("oauthd_password_hash_queue").set(app.passwords.queued() as f64);
                     // So that `oauthd_db_up` is current even where nothing polls /healthz/db.
                     health::database_up(&app).await;
                     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], crate::metrics::handle().render())

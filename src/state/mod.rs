@@ -3,6 +3,7 @@
 
 pub mod cache;
 pub mod limits;
+pub mod login_gate;
 pub mod throttle;
 
 use std::sync::{Arc, RwLock};
@@ -19,6 +20,7 @@ use crate::password::{self, Passwords};
 use crate::store::{Client, ClientGrant, Store, StoreError, TrustedIssuer};
 use cache::TtlCache;
 use limits::Limits;
+use login_gate::LoginGate;
 use throttle::Throttle;
 
 pub type App = Arc<AppState>;
@@ -30,6 +32,7 @@ pub struct AppState {
     pub clients: ClientCache,
     pub passwords: Passwords,
     pub ip_failures: Throttle,
+    pub login_gate: LoginGate,
     pub origins: OriginCache,
     pub issuers: TtlCache<TrustedIssuer>,
     pub jwks: JwksCache,
@@ -72,6 +75,11 @@ impl AppState {
             issuers: TtlCache::new(cache_ttl),
             jwks: JwksCache::new(settings.allow_http_loopback_jwks, Duration::from_secs(settings.jwks_cache_ttl))?,
             ip_failures: Throttle::new(settings.ip_failure_limit, settings.ip_failure_window),
+            // One account may use every hashing thread, but never more turns than its lockout
+            // allows failures: a burst then gets at most that many minus one checked past it.
+            login_gate: LoginGate::new(
+                settings.password_hash_concurrency.min(settings.lockout_threshold.max(1) as usize),
+            ),
             limits: Limits::new(settings.rate_limit_per_ip, settings.rate_limit_per_client),
             settings: Arc::new(settings),
             store,
@@ -150,7 +158,7 @@ pub fn passwords_for(s: &Settings) -> anyhow::Result<Passwords> {
         iterations: s.argon2_iterations,
         parallelism: s.argon2_parallelism,
     };
-    Passwords::new(cost, s.password_hash_concurrency)
+    Passwords::new(cost, s.password_hash_concurrency, s.password_hash_queue)
 }
 
 /// Spawns the background purge of expired single-use state: once shortly after start, then

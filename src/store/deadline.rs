@@ -96,9 +96,8 @@ bounded_store! {
     set_password_hash(id: &str, hash: &str, now: i64) -> bool;
     set_user_disabled(id: &str, disabled: bool, now: i64) -> bool;
     delete_user(id: &str) -> bool;
-    reserve_login_attempt(username: &str, p: &LockoutPolicy) -> Option<User>;
-    lock_if_over_threshold(id: &str, p: &LockoutPolicy) -> bool;
-    reset_login_attempts(id: &str) -> ();
+    record_login_failure(id: &str, p: &LockoutPolicy) -> bool;
+    record_login_success(id: &str, now: i64) -> bool;
     insert_refresh_family(first: &RefreshToken) -> ();
     find_refresh_token(hash: &str) -> Option<RefreshToken>;
     rotate_refresh_token(old_hash: &str, client_id: &str, now: i64, new: &RefreshToken) -> Rotation;

@@ -133,14 +133,14 @@ pub trait Store: Send + Sync {
     async fn set_password_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool>;
     async fn set_user_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool>;
     async fn delete_user(&self, id: &str) -> Result<bool>;
-    /// Atomically reserves one of the window's `threshold` attempts for `username` and returns the
-    /// user; `None` when the user is unknown, locked, or every attempt of the window is used up
-    /// (failed, or still being checked).
-    async fn reserve_login_attempt(&self, username: &str, p: &LockoutPolicy) -> Result<Option<User>>;
-    /// After a failed attempt: locks the account for the window if its failures reached the
-    /// threshold. True when this call locked it.
-    async fn lock_if_over_threshold(&self, id: &str, p: &LockoutPolicy) -> Result<bool>;
-    async fn reset_login_attempts(&self, id: &str) -> Result<()>;
+    /// After a wrong password for an unlocked account: counts the failure in the window and, when
+    /// the count reaches the threshold, locks the account for the window, in one statement. A
+    /// locked account's count is left alone. True when this call locked it.
+    async fn record_login_failure(&self, id: &str, p: &LockoutPolicy) -> Result<bool>;
+    /// After a right password: clears the failure count, unless the account is locked by now
+    /// (other attempts locked it while this one was being checked). False when locked: the login
+    /// must then be refused.
+    async fn record_login_success(&self, id: &str, now: i64) -> Result<bool>;
 
     /// Stores the first token of a new family.
     async fn insert_refresh_family(&self, first: &RefreshToken) -> Result<()>;

@@ -68,7 +68,7 @@ pub struct User {
     pub updated_at: i64,
 }
 
-/// Brute-force policy applied by `Store::reserve_login_attempt`.
+/// Brute-force policy applied by `Store::record_login_failure`.
 #[derive(Clone, Copy, Debug)]
 pub struct LockoutPolicy {
     pub now: i64,

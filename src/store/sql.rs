@@ -207,36 +207,31 @@ macro_rules! impl_sql_store {
                 Ok(r.rows_affected() == 1)
             }
 
-            async fn reserve_login_attempt(&self, username: &str, p: &LockoutPolicy) -> Result<Option<User>> {
-                // One statement, so parallel guesses serialise on the row: an attempt is counted
-                // before its password is checked, and none gets past the threshold.
-                Ok(sqlx::query_as::<_, User>(
+            async fn record_login_failure(&self, id: &str, p: &LockoutPolicy) -> Result<bool> {
+                // One statement, so parallel failures serialise on the row: each is counted, and
+                // the one that reaches the threshold sets the lock.
+                let locked_until = sqlx::query_scalar::<_, i64>(
                     "update users set
                        failed_count = case when failed_window_start + $3 > $2 then failed_count + 1 else 1 end,
                        failed_window_start = case when failed_window_start + $3 > $2
-                                                  then failed_window_start else $2 end
-                     where username_lower = $1 and locked_until <= $2
-                       and (failed_window_start + $3 <= $2 or failed_count < $4)
-                     returning *",
-                )
-                .bind(username.to_lowercase()).bind(p.now).bind(p.window).bind(p.threshold)
-                .fetch_optional(&self.pool).await?)
-            }
-
-            async fn lock_if_over_threshold(&self, id: &str, p: &LockoutPolicy) -> Result<bool> {
-                let r = sqlx::query(
-                    "update users set locked_until = $2 + $3
-                     where id = $1 and failed_count >= $4 and failed_window_start + $3 > $2 and locked_until <= $2",
+                                                  then failed_window_start else $2 end,
+                       locked_until = case
+                         when (case when failed_window_start + $3 > $2 then failed_count + 1 else 1 end) >= $4
+                         then $2 + $3 else locked_until end
+                     where id = $1 and locked_until <= $2
+                     returning locked_until",
                 )
                 .bind(id).bind(p.now).bind(p.window).bind(p.threshold)
-                .execute(&self.pool).await?;
-                Ok(r.rows_affected() == 1)
+                .fetch_optional(&self.pool).await?;
+                Ok(locked_until.is_some_and(|until| until > p.now))
             }
 
-            async fn reset_login_attempts(&self, id: &str) -> Result<()> {
-                sqlx::query("update users set failed_count = 0, failed_window_start = 0 where id = $1")
-                    .bind(id).execute(&self.pool).await?;
-                Ok(())
+            async fn record_login_success(&self, id: &str, now: i64) -> Result<bool> {
+                let r = sqlx::query(
+                    "update users set failed_count = 0, failed_window_start = 0 where id = $1 and locked_until <= $2",
+                )
+                .bind(id).bind(now).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
             }
 
             async fn insert_refresh_family(&self, t: &RefreshToken) -> Result<()> {

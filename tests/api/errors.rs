@@ -276,9 +276,8 @@ down! {
     set_password_hash(&str, &str, i64) -> Result<bool>;
     set_user_disabled(&str, bool, i64) -> Result<bool>;
     delete_user(&str) -> Result<bool>;
-    reserve_login_attempt(&str, &LockoutPolicy) -> Result<Option<User>>;
-    lock_if_over_threshold(&str, &LockoutPolicy) -> Result<bool>;
-    reset_login_attempts(&str) -> Result<()>;
+    record_login_failure(&str, &LockoutPolicy) -> Result<bool>;
+    record_login_success(&str, i64) -> Result<bool>;
     insert_refresh_family(&RefreshToken) -> Result<()>;
     find_refresh_token(&str) -> Result<Option<RefreshToken>>;
     rotate_refresh_token(&str, &str, i64, &RefreshToken) -> Result<Rotation>;

@@ -23,6 +23,7 @@ mod logout;
 mod oidc;
 mod operations;
 mod password;
+mod password_faults;
 mod private_key_jwt;
 mod refresh;
 mod remote_jwks;
