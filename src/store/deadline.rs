@@ -99,9 +99,9 @@ bounded_store! {
     reserve_login_attempt(username: &str, p: &LockoutPolicy) -> Option<User>;
     lock_if_over_threshold(id: &str, p: &LockoutPolicy) -> bool;
     reset_login_attempts(id: &str) -> ();
-    insert_refresh_family(first: &RefreshToken) -> ();
-    find_refresh_token(hash: &str) -> Option<RefreshToken>;
-    rotate_refresh_token(old_hash: &str, client_id: &str, now: i64, new: &RefreshToken) -> Rotation;
+    insert_refresh_family(f: &RefreshFamily) -> ();
+    get_refresh_family(id: &str) -> Option<RefreshFamily>;
+    rotate_refresh_family(r: &Rotation<'_>) -> Option<i64>;
     revoke_refresh_family(family_id: &str, now: i64) -> ();
     revoke_user_refresh_tokens(user_id: &str, now: i64) -> ();
     revoke_client_refresh_tokens(client_id: &str, now: i64) -> ();

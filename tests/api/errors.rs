@@ -279,9 +279,9 @@ down! {
     reserve_login_attempt(&str, &LockoutPolicy) -> Result<Option<User>>;
     lock_if_over_threshold(&str, &LockoutPolicy) -> Result<bool>;
     reset_login_attempts(&str) -> Result<()>;
-    insert_refresh_family(&RefreshToken) -> Result<()>;
-    find_refresh_token(&str) -> Result<Option<RefreshToken>>;
-    rotate_refresh_token(&str, &str, i64, &RefreshToken) -> Result<Rotation>;
+    insert_refresh_family(&RefreshFamily) -> Result<()>;
+    get_refresh_family(&str) -> Result<Option<RefreshFamily>>;
+    rotate_refresh_family(&Rotation<'_>) -> Result<Option<i64>>;
     revoke_refresh_family(&str, i64) -> Result<()>;
     revoke_user_refresh_tokens(&str, i64) -> Result<()>;
     revoke_client_refresh_tokens(&str, i64) -> Result<()>;

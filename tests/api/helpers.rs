@@ -148,6 +148,18 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Rows in `table` of this app's database, counted on a connection of the test's own.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        let (url, sql) = (&self.app.settings.database_url, format!("select count(*) from {table}"));
+        if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(&sql).fetch_one(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar::<_, i64>(&sql).fetch_one(&mut c).await.unwrap()
+        }
+    }
+
     pub async fn jwks(&self) -> JwkSet {
         self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
     }

@@ -23,6 +23,7 @@ mod operations;
 mod password;
 mod private_key_jwt;
 mod refresh;
+mod refresh_upgrade;
 mod remote_jwks;
 mod trust_check;
 mod users_import;
