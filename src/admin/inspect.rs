@@ -27,7 +27,7 @@ pub async fn inspect_with_store(store: &dyn Store, issuer: &str, token: &str, no
     if v["verdict"] == "valid" && !jti.is_empty() && store.is_jti_revoked(&jti).await? {
         v["verdict"] = "revoked".into();
         v["valid"] = false.into();
-        v["summary"] = "The signature is valid, but the token was revoked (its jti is on the deny list).".into();
+        v["summary"] = "The signature is valid, but the token was revoked (its jti is on the deny list, or names a revoked refresh family).".into();
     }
     Ok(v)
 }
