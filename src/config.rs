@@ -66,6 +66,9 @@ pub struct Settings {
     pub user_connection: String,
     pub refresh_token_ttl: u64,
     pub refresh_token_idle_ttl: u64,
+    /// Seconds after a rotation during which the rotated refresh token, presented again by its
+    /// client, gets a fresh successor instead of revoking the family (a lost response). 0: none.
+    pub refresh_reuse_grace: u64,
     pub lockout_threshold: i64,
     pub lockout_window: u64,
     pub ip_failure_limit: u32,
@@ -147,6 +150,7 @@ impl Default for Settings {
             user_connection: "local".into(),
             refresh_token_ttl: 30 * 86400,
             refresh_token_idle_ttl: 7 * 86400,
+            refresh_reuse_grace: 5,
             lockout_threshold: 5,
             lockout_window: 900,
             ip_failure_limit: 100,
@@ -304,13 +308,14 @@ impl Settings {
 
     /// Every numeric setting with its allowed range, so that no lifetime can overflow a
     /// timestamp and no timeout can outlast the requests it guards.
-    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 24] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 25] {
         const DAY: u64 = 86400;
         [
             ("access_token_ttl", self.access_token_ttl, 1, DAY, "seconds"),
             ("id_token_ttl", self.id_token_ttl, 1, DAY, "seconds"),
             ("refresh_token_ttl", self.refresh_token_ttl, 1, 365 * DAY, "seconds"),
             ("refresh_token_idle_ttl", self.refresh_token_idle_ttl, 1, 365 * DAY, "seconds"),
+            ("refresh_reuse_grace", self.refresh_reuse_grace, 0, 300, "seconds"),
             // RFC 6749 §4.1.2: a maximum code lifetime of 10 minutes is recommended.
             ("code_ttl", self.code_ttl, 1, 600, "seconds"),
             ("session_ttl", self.session_ttl, 1, 30 * DAY, "seconds"),

@@ -7,25 +7,27 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 
-use crate::oauth::{secret, subject};
-use crate::store::{KeyRecord, RefreshToken, Store, StoreError};
+use crate::oauth::refresh::{self, Presented, Standing};
+use crate::oauth::subject;
+use crate::store::{KeyRecord, RefreshFamily, Store, StoreError};
 
 /// Inspects `token`: a JWT of ours is verified and checked against the deny list; anything else
 /// is looked up as a refresh token.
 pub async fn inspect_with_store(store: &dyn Store, issuer: &str, token: &str, now: i64) -> Result<Value, StoreError> {
     let token = token.trim();
     if decode_header(token).is_err() {
-        return Ok(match store.find_refresh_token(&secret::digest(token)).await? {
-            Some(rec) => refresh_verdict(&rec, now),
-            None => inspect(&[], issuer, token, now),
-        });
+        let explained = match refresh::parse(token) {
+            Some(p) => store.get_refresh_family(&p.family_id).await?.and_then(|f| refresh_verdict(&f, &p, now)),
+            None => None,
+        };
+        return Ok(explained.unwrap_or_else(|| inspect(&[], issuer, token, now)));
     }
     let mut v = inspect(&store.list_keys().await?, issuer, token, now);
     let jti = v["claims"]["jti"].as_str().unwrap_or_default().to_string();
     if v["verdict"] == "valid" && !jti.is_empty() && store.is_jti_revoked(&jti).await? {
         v["verdict"] = "revoked".into();
         v["valid"] = false.into();
-        v["summary"] = "The signature is valid, but the token was revoked (its jti is on the deny list).".into();
+        v["summary"] = "The signature is valid, but the token was revoked (its jti is on the deny list, or names a revoked refresh family).".into();
     }
     Ok(v)
 }
@@ -92,33 +94,41 @@ pub fn inspect(keys: &[KeyRecord], issuer: &str, token: &str, now: i64) -> Value
     }
 }
 
-fn refresh_verdict(r: &RefreshToken, now: i64) -> Value {
-    let (code, summary) = if r.family_revoked {
-        ("revoked", "A refresh token of this server whose family was revoked.")
-    } else if r.used_at.is_some() {
-        ("used", "A refresh token of this server that was already rotated; presenting it again revokes its family.")
-    } else if r.expires_at.min(r.family_expires_at) <= now {
-        ("expired", "A refresh token of this server that has expired.")
-    } else {
-        ("valid", "A live refresh token of this server.")
+/// `None` for a token that names a family but is none of its tokens.
+fn refresh_verdict(r: &RefreshFamily, p: &Presented, now: i64) -> Option<Value> {
+    let (code, summary) = match refresh::standing(r, p, now, 0) {
+        Standing::Revoked => ("revoked", "A refresh token of this server whose family was revoked."),
+        Standing::Reused | Standing::Grace => {
+            ("used", "A refresh token of this server that was already rotated; presenting it again revokes its family.")
+        }
+        Standing::Expired => ("expired", "A refresh token of this server that has expired."),
+        Standing::Current => ("valid", "A live refresh token of this server."),
+        Standing::Forged => return None,
     };
     let explanation = vec![
         "This is an opaque refresh token (RFC 6749 §6); it is stored only as a hash and rotates on every use.".into(),
         format!("It was first issued by the {} grant to client '{}' for the user '{}'.", r.gty, r.client_id, r.user_id),
         format!("Audience: {}. Scopes: {}.", r.audience, r.scope),
+        format!(
+            "It is generation {} of its family (one more per rotation), which is at generation {} and started {}.",
+            p.generation,
+            r.generation,
+            when(r.created_at, now)
+        ),
         if code == "valid" {
             format!(
                 "Usable until {} (idle limit), at most until {} (absolute limit).",
-                when(r.expires_at, now),
-                when(r.family_expires_at, now)
+                when(r.idle_expires_at, now),
+                when(r.expires_at, now)
             )
         } else {
             format!("No longer usable: {summary}")
         },
     ];
     let claims = json!({ "client_id": r.client_id, "sub": r.user_id, "aud": r.audience, "scope": r.scope,
-        "gty": r.gty, "iat": r.created_at, "exp": r.expires_at, "family_exp": r.family_expires_at });
-    verdict(code, summary, Value::Null, claims, explanation)
+        "gty": r.gty, "iat": r.issued_at, "exp": r.idle_expires_at, "family_exp": r.expires_at,
+        "generation": p.generation });
+    Some(verdict(code, summary, Value::Null, claims, explanation))
 }
 
 /// A unix time in words: "Sun, 29 Nov 2026 19:00:00 GMT (in 3600 s)".

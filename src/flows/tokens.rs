@@ -7,9 +7,10 @@ use serde_json::{json, Value};
 use crate::clock::now;
 use crate::flows::client_auth::authenticate;
 use crate::jwt::verify::{self, VerifiedAccess};
-use crate::oauth::{secret, Form, TokenError};
+use crate::oauth::refresh::{self, Standing};
+use crate::oauth::{Form, TokenError};
 use crate::state::AppState;
-use crate::store::{RefreshToken, StoreError};
+use crate::store::{RefreshFamily, StoreError};
 
 /// `POST /introspect`: only an authenticated client may ask (RFC 7662 §2.1).
 pub async fn introspect_request(app: &AppState, headers: &HeaderMap, form: &Form) -> Result<Value, TokenError> {
@@ -31,26 +32,37 @@ pub async fn revoke_request(app: &AppState, headers: &HeaderMap, form: &Form) ->
 
 pub enum Found {
     Access(VerifiedAccess),
-    Refresh(RefreshToken),
+    /// A token of a known family (not a forged one), and where it stands in it.
+    Refresh(RefreshFamily, Standing),
     Unknown,
 }
 
-pub async fn find(app: &AppState, token: &str, hint: Option<&str>) -> Result<Found, StoreError> {
+pub async fn find(app: &AppState, token: &str, hint: Option<&str>, now: i64) -> Result<Found, StoreError> {
     let refresh_first = hint == Some("refresh_token");
     if refresh_first {
-        if let Some(rec) = app.store.find_refresh_token(&secret::digest(token)).await? {
-            return Ok(Found::Refresh(rec));
+        if let Some(found) = find_refresh(app, token, now).await? {
+            return Ok(found);
         }
     }
     if let Ok(claims) = verify::access_token(&app.keys.load(), &app.settings.issuer, token) {
         return Ok(Found::Access(claims));
     }
     if !refresh_first {
-        if let Some(rec) = app.store.find_refresh_token(&secret::digest(token)).await? {
-            return Ok(Found::Refresh(rec));
+        if let Some(found) = find_refresh(app, token, now).await? {
+            return Ok(found);
         }
     }
     Ok(Found::Unknown)
+}
+
+async fn find_refresh(app: &AppState, token: &str, now: i64) -> Result<Option<Found>, StoreError> {
+    let Some(p) = refresh::parse(token) else { return Ok(None) };
+    let Some(fam) = app.store.get_refresh_family(&p.family_id).await? else { return Ok(None) };
+    // Introspection and revocation do not rotate: the grace does not apply to them.
+    Ok(match refresh::standing(&fam, &p, now, 0) {
+        Standing::Forged => None,
+        standing => Some(Found::Refresh(fam, standing)),
+    })
 }
 
 /// RFC 7662 §2.2 response for `token` as seen by `client_id`.
@@ -62,7 +74,7 @@ pub async fn introspect(
     now: i64,
 ) -> Result<Value, StoreError> {
     let inactive = json!({ "active": false });
-    match find(app, token, hint).await? {
+    match find(app, token, hint, now).await? {
         Found::Access(c) => {
             if c.exp <= now || app.store.is_jti_revoked(&c.jti).await? {
                 return Ok(inactive);
@@ -73,15 +85,14 @@ pub async fn introspect(
             }))
         }
         // A refresh token is only described to the client that holds it.
-        Found::Refresh(r) if r.client_id == client_id => {
-            let live = r.used_at.is_none() && !r.family_revoked && r.expires_at > now && r.family_expires_at > now;
-            if !live {
+        Found::Refresh(r, standing) if r.client_id == client_id => {
+            if standing != Standing::Current {
                 return Ok(inactive);
             }
             Ok(json!({
                 "active": true, "token_type": "refresh_token", "scope": r.scope, "client_id": r.client_id,
                 "sub": r.user_id, "user_id": r.user_id, "aud": r.audience, "iss": app.settings.issuer,
-                "exp": r.expires_at, "iat": r.created_at, "gty": r.gty,
+                "exp": r.idle_expires_at, "iat": r.issued_at, "gty": r.gty,
             }))
         }
         _ => Ok(inactive),
@@ -96,9 +107,9 @@ pub async fn revoke(
     hint: Option<&str>,
     now: i64,
 ) -> Result<(), StoreError> {
-    match find(app, token, hint).await? {
-        Found::Refresh(r) if r.client_id == client_id => {
-            app.store.revoke_refresh_family(&r.family_id, now).await?;
+    match find(app, token, hint, now).await? {
+        Found::Refresh(r, _) if r.client_id == client_id => {
+            app.store.revoke_refresh_family(&r.id, now).await?;
             tracing::info!(event = "revocation", client_id, user_id = ?r.user_id, kind = "refresh_token", "token revoked");
         }
         Found::Access(c) if c.client_id == client_id => {

@@ -1,11 +1,13 @@
 //! Pure OAuth rules, no I/O: form parameters (RFC 6749 §3.1–3.2), scopes (§3.3), PKCE (RFC 7636),
-//! redirect URIs, secrets, subjects, and the token-endpoint error codes (§5.2).
+//! redirect URIs, secrets, refresh-token format and standing (§6), subjects, and the token-endpoint
+//! error codes (§5.2).
 
 pub mod error;
 pub mod form;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
+pub mod refresh;
 pub mod scope;
 pub mod secret;
 pub mod subject;

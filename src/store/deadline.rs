@@ -98,9 +98,9 @@ bounded_store! {
     delete_user(id: &str) -> bool;
     record_login_failure(id: &str, p: &LockoutPolicy) -> bool;
     record_login_success(id: &str, now: i64) -> bool;
-    insert_refresh_family(first: &RefreshToken) -> ();
-    find_refresh_token(hash: &str) -> Option<RefreshToken>;
-    rotate_refresh_token(old_hash: &str, client_id: &str, now: i64, new: &RefreshToken) -> Rotation;
+    insert_refresh_family(f: &RefreshFamily) -> ();
+    get_refresh_family(id: &str) -> Option<RefreshFamily>;
+    rotate_refresh_family(r: &Rotation<'_>) -> Option<i64>;
     revoke_refresh_family(family_id: &str, now: i64) -> ();
     revoke_user_refresh_tokens(user_id: &str, now: i64) -> ();
     revoke_client_refresh_tokens(client_id: &str, now: i64) -> ();

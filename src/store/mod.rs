@@ -4,6 +4,8 @@ mod deadline;
 mod models;
 pub mod tx;
 #[macro_use]
+mod refresh_sql;
+#[macro_use]
 mod sql;
 mod postgres;
 mod sqlite;
@@ -88,15 +90,6 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// Result of trying to rotate a refresh token.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Rotation {
-    /// The old token was consumed and the new one stored, in one transaction.
-    Rotated,
-    /// The old token was already used, revoked, expired or belongs to another client.
-    Rejected,
-}
-
 #[async_trait]
 pub trait Store: Send + Sync {
     async fn ping(&self) -> Result<()>;
@@ -142,18 +135,14 @@ pub trait Store: Send + Sync {
     /// must then be refused.
     async fn record_login_success(&self, id: &str, now: i64) -> Result<bool>;
 
-    /// Stores the first token of a new family.
-    async fn insert_refresh_family(&self, first: &RefreshToken) -> Result<()>;
-    async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>>;
-    /// Consumes `old_hash` (if unused, unexpired, of `client_id`, family not revoked) and stores
-    /// `new` in one transaction.
-    async fn rotate_refresh_token(
-        &self,
-        old_hash: &str,
-        client_id: &str,
-        now: i64,
-        new: &RefreshToken,
-    ) -> Result<Rotation>;
+    /// Stores a new family with its first token.
+    async fn insert_refresh_family(&self, f: &RefreshFamily) -> Result<()>;
+    async fn get_refresh_family(&self, id: &str) -> Result<Option<RefreshFamily>>;
+    /// Rotates in one statement, if the family is live, of the client, and the presented token
+    /// is its current one or the one rotated last within the grace: the new secret becomes the
+    /// current one, under a new generation, which is returned. `None` when another request
+    /// changed the family first, or it ended.
+    async fn rotate_refresh_family(&self, r: &Rotation<'_>) -> Result<Option<i64>>;
     async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()>;
     async fn revoke_user_refresh_tokens(&self, user_id: &str, now: i64) -> Result<()>;
     async fn revoke_client_refresh_tokens(&self, client_id: &str, now: i64) -> Result<()>;
@@ -168,6 +157,7 @@ pub trait Store: Send + Sync {
     async fn redeem_code(&self, hash: &str, now: i64, r: &Redemption<'_>) -> Result<bool>;
     /// A code was presented twice: revoke the refresh family and access token issued from it.
     async fn revoke_code_tokens(&self, hash: &str, now: i64) -> Result<()>;
+    /// Whether the access token `jti` is denied: on the deny list, or minted in a revoked family.
     async fn is_jti_revoked(&self, jti: &str) -> Result<bool>;
     /// Adds an access token to the deny list until it would have expired anyway.
     async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()>;
@@ -193,8 +183,9 @@ pub trait Store: Send + Sync {
     async fn link_user(&self, issuer: &str, subject: &str, user_id: &str, now: i64) -> Result<()>;
     async fn linked_user(&self, issuer: &str, subject: &str) -> Result<Option<String>>;
 
-    /// Deletes what can no longer matter: expired jtis, deny-list entries, codes, sessions, and
-    /// refresh families past their absolute lifetime or revoked over a day ago. Returns the rows.
+    /// Deletes what can no longer matter, in bounded batches: expired jtis, deny-list entries,
+    /// codes, sessions, and refresh families that ended (revoked or expired) once their last
+    /// access token expired. Returns the rows.
     async fn purge_expired(&self, now: i64) -> Result<u64>;
 }
 

@@ -76,26 +76,63 @@ pub struct LockoutPolicy {
     pub threshold: i64,
 }
 
+/// A refresh-token family (RFC 9700 §4.14.2): everything descended from one login, in one row
+/// however often it rotates. Tokens name it by a handle whose SHA-256 is `id`.
 #[derive(Clone, Debug, sqlx::FromRow)]
-pub struct RefreshToken {
-    pub hash: String,
-    pub family_id: String,
+pub struct RefreshFamily {
+    pub id: String,
     pub client_id: String,
     pub user_id: String,
+    /// What the login granted; a refresh may ask for less, and the next one for all of it again.
     pub scope: String,
     pub audience: String,
     pub gty: String,
     pub auth_time: i64,
     pub created_at: i64,
+    /// Absolute end, never extended.
     pub expires_at: i64,
-    pub family_expires_at: i64,
-    pub used_at: Option<i64>,
-    /// The access token minted together with this refresh token, denied when the family is revoked.
-    pub access_jti: Option<String>,
-    pub access_exp: Option<i64>,
-    /// Read from the family; ignored on insert.
-    #[sqlx(default)]
-    pub family_revoked: bool,
+    /// Idle end of the current token (never past `expires_at`).
+    pub idle_expires_at: i64,
+    /// Of the current token: 0 for the first, one more for every token issued since.
+    pub generation: i64,
+    /// SHA-256 of the current token's secret.
+    pub secret_hash: String,
+    pub issued_at: i64,
+    /// The token rotated last, which the reuse grace accepts until `rotated_at` + grace.
+    pub rotated_generation: Option<i64>,
+    pub rotated_hash: Option<String>,
+    pub rotated_at: Option<i64>,
+    /// `exp` of the newest access token minted in the family: until then a revoked family must
+    /// stay, since it denies those access tokens.
+    pub access_exp: i64,
+    pub revoked_at: Option<i64>,
+}
+
+/// One rotation: the presented token (current, or the one rotated last within the grace) gives
+/// way to a new secret. The store assigns the generation.
+#[derive(Debug)]
+pub struct Rotation<'a> {
+    pub family_id: &'a str,
+    pub client_id: &'a str,
+    pub generation: i64,
+    pub secret_hash: &'a str,
+    pub new_hash: &'a str,
+    pub now: i64,
+    /// Seconds after a rotation during which the rotated token may be presented once more.
+    pub grace: i64,
+    pub idle_expires_at: i64,
+    pub access_exp: i64,
+}
+
+/// The `jti` of an access token minted in a refresh family: the family id, a dot, a nonce. A
+/// revoked family thereby denies its access tokens without a deny-list row for each.
+pub fn family_jti(family_id: &str, nonce: &str) -> String {
+    format!("{family_id}.{nonce}")
+}
+
+/// The family an access token's `jti` names, if it was minted in one.
+pub fn family_of_jti(jti: &str) -> Option<&str> {
+    jti.split_once('.').map(|(family, _)| family)
 }
 
 /// An authorization code (RFC 6749 §4.1.2) and everything it is bound to.
@@ -134,7 +171,7 @@ pub struct Session {
 pub struct Redemption<'a> {
     pub access_jti: &'a str,
     pub access_exp: i64,
-    pub refresh: Option<&'a RefreshToken>,
+    pub refresh: Option<&'a RefreshFamily>,
 }
 
 /// An identity provider whose JWTs the jwt-bearer grant accepts (RFC 7523 §3).

@@ -4,37 +4,7 @@
 
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty) => {
-        async fn insert_refresh_token<'e, E: sqlx::Executor<'e, Database = $db>>(ex: E, t: &RefreshToken) -> Result<()> {
-            sqlx::query(
-                "insert into refresh_tokens (hash, family_id, client_id, user_id, scope, audience, gty,
-                 auth_time, created_at, expires_at, family_expires_at, access_jti, access_exp)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-            )
-            .bind(&t.hash).bind(&t.family_id).bind(&t.client_id).bind(&t.user_id).bind(&t.scope)
-            .bind(&t.audience).bind(&t.gty).bind(t.auth_time).bind(t.created_at).bind(t.expires_at)
-            .bind(t.family_expires_at).bind(&t.access_jti).bind(t.access_exp)
-            .execute(ex).await?;
-            Ok(())
-        }
-
-        /// Revokes the families `which` selects (a `select id from refresh_families …` with `$1`)
-        /// and denies every still-live access token minted with one of their refresh tokens.
-        async fn revoke_families(pool: &sqlx::Pool<$db>, which: &str, key: &str, now: i64) -> Result<()> {
-            let mut guard = $crate::store::tx::Guarded::acquire(pool).await?;
-            let mut tx = sqlx::Connection::begin(guard.conn()).await?;
-            sqlx::query(&format!(
-                "insert into revoked_jtis (jti, expires_at)
-                 select access_jti, access_exp from refresh_tokens
-                 where access_jti is not null and access_exp > $2 and family_id in ({which})
-                 on conflict (jti) do nothing"
-            ))
-            .bind(key).bind(now).execute(&mut *tx).await?;
-            sqlx::query(&format!("update refresh_families set revoked_at = $2 where revoked_at is null and id in ({which})"))
-                .bind(key).bind(now).execute(&mut *tx).await?;
-            tx.commit().await?;
-            guard.release();
-            Ok(())
-        }
+        refresh_sql!($db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
@@ -234,51 +204,16 @@ macro_rules! impl_sql_store {
                 Ok(r.rows_affected() == 1)
             }
 
-            async fn insert_refresh_family(&self, t: &RefreshToken) -> Result<()> {
-                let mut guard = $crate::store::tx::Guarded::acquire(&self.pool).await?;
-                let mut tx = sqlx::Connection::begin(guard.conn()).await?;
-                sqlx::query(
-                    "insert into refresh_families (id, client_id, user_id, created_at) values ($1, $2, $3, $4)",
-                )
-                .bind(&t.family_id).bind(&t.client_id).bind(&t.user_id).bind(t.created_at)
-                .execute(&mut *tx).await?;
-                insert_refresh_token(&mut *tx, t).await?;
-                tx.commit().await?;
-                guard.release();
-                Ok(())
+            async fn insert_refresh_family(&self, f: &RefreshFamily) -> Result<()> {
+                insert_family(&self.pool, f).await
             }
 
-            async fn find_refresh_token(&self, hash: &str) -> Result<Option<RefreshToken>> {
-                Ok(sqlx::query_as::<_, RefreshToken>(
-                    "select t.*, (f.revoked_at is not null) as family_revoked
-                     from refresh_tokens t join refresh_families f on f.id = t.family_id
-                     where t.hash = $1",
-                )
-                .bind(hash).fetch_optional(&self.pool).await?)
+            async fn get_refresh_family(&self, id: &str) -> Result<Option<RefreshFamily>> {
+                get_family(&self.pool, id).await
             }
 
-            async fn rotate_refresh_token(
-                &self, old_hash: &str, client_id: &str, now: i64, new: &RefreshToken,
-            ) -> Result<Rotation> {
-                let mut guard = $crate::store::tx::Guarded::acquire(&self.pool).await?;
-                let mut tx = sqlx::Connection::begin(guard.conn()).await?;
-                let consumed = sqlx::query(
-                    "update refresh_tokens set used_at = $2
-                     where hash = $1 and client_id = $3 and used_at is null
-                       and expires_at > $2 and family_expires_at > $2
-                       and not exists (select 1 from refresh_families f
-                                       where f.id = refresh_tokens.family_id and f.revoked_at is not null)",
-                )
-                .bind(old_hash).bind(now).bind(client_id).execute(&mut *tx).await?;
-                if consumed.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    guard.release();
-                    return Ok(Rotation::Rejected);
-                }
-                insert_refresh_token(&mut *tx, new).await?;
-                tx.commit().await?;
-                guard.release();
-                Ok(Rotation::Rotated)
+            async fn rotate_refresh_family(&self, r: &Rotation<'_>) -> Result<Option<i64>> {
+                rotate_family(&self.pool, r).await
             }
 
             async fn revoke_refresh_family(&self, family_id: &str, now: i64) -> Result<()> {
@@ -320,7 +255,7 @@ macro_rules! impl_sql_store {
             async fn redeem_code(&self, hash: &str, now: i64, r: &Redemption<'_>) -> Result<bool> {
                 let mut guard = $crate::store::tx::Guarded::acquire(&self.pool).await?;
                 let mut tx = sqlx::Connection::begin(guard.conn()).await?;
-                let family = r.refresh.map(|t| t.family_id.clone());
+                let family = r.refresh.map(|f| f.id.clone());
                 let consumed = sqlx::query(
                     "update auth_codes set used_at = $2, access_jti = $3, access_exp = $4, family_id = $5
                      where hash = $1 and used_at is null and expires_at > $2",
@@ -332,11 +267,8 @@ macro_rules! impl_sql_store {
                     guard.release();
                     return Ok(false);
                 }
-                if let Some(t) = r.refresh {
-                    sqlx::query("insert into refresh_families (id, client_id, user_id, created_at) values ($1, $2, $3, $4)")
-                        .bind(&t.family_id).bind(&t.client_id).bind(&t.user_id).bind(t.created_at)
-                        .execute(&mut *tx).await?;
-                    insert_refresh_token(&mut *tx, t).await?;
+                if let Some(f) = r.refresh {
+                    insert_family(&mut *tx, f).await?;
                 }
                 tx.commit().await?;
                 guard.release();
@@ -354,9 +286,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn is_jti_revoked(&self, jti: &str) -> Result<bool> {
-                let row: Option<(String,)> = sqlx::query_as("select jti from revoked_jtis where jti = $1")
-                    .bind(jti).fetch_optional(&self.pool).await?;
-                Ok(row.is_some())
+                jti_denied(&self.pool, jti).await
             }
 
             async fn revoke_jti(&self, jti: &str, expires_at: i64) -> Result<()> {
@@ -474,21 +404,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn purge_expired(&self, now: i64) -> Result<u64> {
-                let statements = [
-                    "delete from used_jtis where expires_at < $1",
-                    "delete from revoked_jtis where expires_at < $1",
-                    "delete from auth_codes where expires_at < $1 - 3600",
-                    "delete from sessions where expires_at < $1",
-                    "delete from refresh_families where revoked_at < $1 - 86400",
-                    "delete from refresh_families where id in (select family_id from refresh_tokens
-                     group by family_id having max(family_expires_at) < $1)",
-                    "delete from refresh_tokens where used_at is null and expires_at < $1",
-                ];
-                let mut n = 0;
-                for sql in statements {
-                    n += sqlx::query(sql).bind(now).execute(&self.pool).await?.rows_affected();
-                }
-                Ok(n)
+                purge(&self.pool, now).await
             }
         }
     };

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use oauthd::clock::now;
-use oauthd::store::{AuthCode, Redemption, RefreshToken, Store};
+use oauthd::store::{AuthCode, Redemption, RefreshFamily, Rotation, Store};
 use sqlx::Connection;
 
 use crate::helpers::*;
@@ -24,11 +24,10 @@ async fn cut_after<F: Future>(polls: usize, f: F) {
     }
 }
 
-fn refresh_row(family: &str, hash: &str, client: &str, user: &str) -> RefreshToken {
+fn family_row(id: &str, client: &str, user: &str) -> RefreshFamily {
     let t = now();
-    RefreshToken {
-        hash: hash.into(),
-        family_id: family.into(),
+    RefreshFamily {
+        id: id.into(),
         client_id: client.into(),
         user_id: user.into(),
         scope: "read:x".into(),
@@ -36,12 +35,16 @@ fn refresh_row(family: &str, hash: &str, client: &str, user: &str) -> RefreshTok
         gty: "password".into(),
         auth_time: t,
         created_at: t,
-        expires_at: t + 600,
-        family_expires_at: t + 3600,
-        used_at: None,
-        access_jti: Some(format!("jti-{hash}")),
-        access_exp: Some(t + 600),
-        family_revoked: false,
+        expires_at: t + 3600,
+        idle_expires_at: t + 600,
+        generation: 0,
+        secret_hash: format!("secret-{id}"),
+        issued_at: t,
+        rotated_generation: None,
+        rotated_hash: None,
+        rotated_at: None,
+        access_exp: t + 600,
+        revoked_at: None,
     }
 }
 
@@ -142,11 +145,23 @@ async fn a_cancelled_store_call_never_leaves_a_connection_inside_a_transaction(b
     };
     let mut probe = Probe { store: s, other, writes: 0 };
     cut_everywhere!(probe, |i| async {
-        let _ = s.insert_refresh_family(&refresh_row(&format!("f{i}"), &format!("h{i}"), c, u)).await;
+        let _ = s.insert_refresh_family(&family_row(&format!("f{i}"), c, u)).await;
     });
-    s.insert_refresh_family(&refresh_row("live", "live-0", c, u)).await.unwrap();
+    s.insert_refresh_family(&family_row("live", c, u)).await.unwrap();
     cut_everywhere!(probe, |i| async {
-        let _ = s.rotate_refresh_token("live-0", c, n, &refresh_row("live", &format!("r{i}"), c, u)).await;
+        let new_hash = format!("r{i}");
+        let r = Rotation {
+            family_id: "live",
+            client_id: c,
+            generation: 0,
+            secret_hash: "secret-live",
+            new_hash: &new_hash,
+            now: n,
+            grace: 5,
+            idle_expires_at: n + 600,
+            access_exp: n + 600,
+        };
+        let _ = s.rotate_refresh_family(&r).await;
     });
     cut_everywhere!(probe, |i| async {
         let _ = s.revoke_refresh_family(&format!("f{i}"), n).await;
@@ -156,7 +171,7 @@ async fn a_cancelled_store_call_never_leaves_a_connection_inside_a_transaction(b
     cut_everywhere!(probe, |i| async {
         let code = format!("code{i}");
         let _ = s.insert_code(&code_row(&code, c, u)).await;
-        let refresh = refresh_row(&format!("cf{i}"), &format!("ch{i}"), c, u);
+        let refresh = family_row(&format!("cf{i}"), c, u);
         let r = Redemption { access_jti: "jti", access_exp: n + 60, refresh: Some(&refresh) };
         let _ = s.redeem_code(&code, n, &r).await;
     });

@@ -278,9 +278,9 @@ down! {
     delete_user(&str) -> Result<bool>;
     record_login_failure(&str, &LockoutPolicy) -> Result<bool>;
     record_login_success(&str, i64) -> Result<bool>;
-    insert_refresh_family(&RefreshToken) -> Result<()>;
-    find_refresh_token(&str) -> Result<Option<RefreshToken>>;
-    rotate_refresh_token(&str, &str, i64, &RefreshToken) -> Result<Rotation>;
+    insert_refresh_family(&RefreshFamily) -> Result<()>;
+    get_refresh_family(&str) -> Result<Option<RefreshFamily>>;
+    rotate_refresh_family(&Rotation<'_>) -> Result<Option<i64>>;
     revoke_refresh_family(&str, i64) -> Result<()>;
     revoke_user_refresh_tokens(&str, i64) -> Result<()>;
     revoke_client_refresh_tokens(&str, i64) -> Result<()>;

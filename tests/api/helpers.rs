@@ -148,6 +148,40 @@ impl TestApp {
         .unwrap()
     }
 
+    /// Rows in `table` of this app's database, counted on a connection of the test's own.
+    pub async fn count_rows(&self, table: &str) -> i64 {
+        self.count(&[table]).await
+    }
+
+    /// Rows in every table of this app's database (but the migrations' own).
+    pub async fn count_all_rows(&self) -> i64 {
+        let sql = if self.app.settings.database_url.starts_with("sqlite:") {
+            "select name from sqlite_master where type = 'table' and name not like 'sqlite_%'"
+        } else {
+            "select tablename::text from pg_tables where schemaname = 'public'"
+        };
+        let tables: Vec<String> = self.query(sql).await.into_iter().filter(|t| !t.starts_with("_sqlx")).collect();
+        self.count(&tables.iter().map(String::as_str).collect::<Vec<_>>()).await
+    }
+
+    async fn count(&self, tables: &[&str]) -> i64 {
+        let sql =
+            tables.iter().map(|t| format!("select count(*) as n from {t}")).collect::<Vec<_>>().join(" union all ");
+        let counts = self.query(&format!("select cast(sum(n) as text) from ({sql}) as c")).await;
+        counts[0].parse().unwrap()
+    }
+
+    async fn query(&self, sql: &str) -> Vec<String> {
+        let url = &self.app.settings.database_url;
+        if url.starts_with("sqlite:") {
+            let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_scalar::<_, String>(sql).fetch_all(&mut c).await.unwrap()
+        } else {
+            let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar::<_, String>(sql).fetch_all(&mut c).await.unwrap()
+        }
+    }
+
     pub async fn jwks(&self) -> JwkSet {
         self.http.get(self.url("/.well-known/jwks.json")).send().await.unwrap().json().await.unwrap()
     }

@@ -268,6 +268,51 @@ async fn discovery_lists_introspection_and_revocation(b: Backend) {
     assert!(d["introspection_endpoint_auth_methods_supported"].is_array());
 }
 
+/// Every table of state that ends: nothing in them may outlive what it records.
+const ENDING: [&str; 5] = ["refresh_families", "sessions", "auth_codes", "revoked_jtis", "used_jtis"];
+
+async fn the_purge_removes_every_family_session_code_and_revocation_once_it_ended(b: Backend) {
+    use crate::browser::{exchange, params, spa, Browser, VERIFIER};
+    let k = setup(b).await;
+    let (store, now) = (k.t.app.store.as_ref(), oauthd::clock::now());
+    // A family rotated twice, one revoked, a code flow (session, code, family), a denied access
+    // token, a used assertion jti.
+    let mut rt = k.rt().to_string();
+    for _ in 0..2 {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", rt.as_str())];
+        let (s, _, next) = json(k.t.post_token_basic(&k.pw.0, &k.pw.1, &form).await).await;
+        assert_eq!(s, 200, "{next}");
+        rt = next["refresh_token"].as_str().unwrap().into();
+    }
+    let form = [
+        ("grant_type", "password"),
+        ("username", "wes"),
+        ("password", "pw-wes"),
+        ("audience", API),
+        ("scope", "offline_access"),
+    ];
+    let (_, _, other) = json(k.t.post_token_basic(&k.pw.0, &k.pw.1, &form).await).await;
+    assert_eq!(k.revoke(&k.pw, other["refresh_token"].as_str().unwrap(), None).await, 200);
+    assert_eq!(k.revoke(&k.rs, &k.cc_token, None).await, 200);
+    let spa_id = spa(&k.t, true, &[]).await;
+    let code = Browser::new(&k.t).code_for(&params(&spa_id, &[]), "wes", "pw-wes").await;
+    assert_eq!(exchange(&k.t, &spa_id, &code, Some(VERIFIER)).await.0, 200);
+    assert!(store.use_jti("https://idp.test", "j-1", now + 60).await.unwrap());
+
+    store.purge_expired(now).await.unwrap();
+    for table in ENDING {
+        assert!(k.t.count_rows(table).await > 0, "{table}: nothing live is purged");
+    }
+    let (_, v) = k.introspect(&k.pw, &rt, None).await;
+    assert_eq!(v["active"], true, "the live family survives the purge");
+    // Past the idle lifetime (7 days) but within the absolute one (30 days), then past that.
+    store.purge_expired(now + 8 * 86400).await.unwrap();
+    store.purge_expired(now + 31 * 86400).await.unwrap();
+    for table in ENDING {
+        assert_eq!(k.t.count_rows(table).await, 0, "{table}");
+    }
+}
+
 on_both_backends!(
     introspection_describes_active_access_and_refresh_tokens,
     introspection_says_inactive_for_unknown_foreign_and_other_clients_refresh_tokens,
@@ -278,4 +323,5 @@ on_both_backends!(
     token_inspect_explains_every_grant_and_every_bad_verdict,
     token_inspect_explains_code_refresh_and_jwt_bearer_tokens_and_refresh_and_revoked_verdicts,
     discovery_lists_introspection_and_revocation,
+    the_purge_removes_every_family_session_code_and_revocation_once_it_ended,
 );

@@ -26,6 +26,7 @@ mod password;
 mod password_faults;
 mod private_key_jwt;
 mod refresh;
+mod refresh_upgrade;
 mod remote_jwks;
 mod trust_check;
 mod users_import;

@@ -2,8 +2,9 @@
 //! RFC 9700 §4.8.2 downgrade check. A code is redeemed once; a second try revokes what the
 //! first one issued (§4.1.2).
 
-use super::issue::{mint, new_family, response, wants_refresh, Binding};
+use super::issue::{first_token, mint, response, wants_refresh, Binding};
 use super::{Ctx, Subject, TokenResponse};
+use crate::oauth::refresh::NewFamily;
 use crate::oauth::TokenError;
 use crate::oauth::{pkce, scope, secret, subject};
 use crate::store::{AuthCode, Redemption};
@@ -34,10 +35,11 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     };
     let with_refresh = wants_refresh(ctx, &rec.scope);
     let scope = if with_refresh { rec.scope.clone() } else { scope::without(&rec.scope, "offline_access") };
-    let minted = mint(ctx, &subject, &rec.audience, &scope)?;
+    let family = with_refresh.then(NewFamily::generate);
+    let minted = mint(ctx, &subject, &rec.audience, &scope, family.as_ref().map(|f| f.id.as_str()))?;
     let binding =
         Binding { user_id: &user.id, aud: &rec.audience, scope: &scope, gty: subject.gty, auth_time: rec.auth_time };
-    let refresh = with_refresh.then(|| new_family(ctx, &minted, &binding));
+    let refresh = family.map(|f| first_token(ctx, f, &minted, &binding));
     let redemption =
         Redemption { access_jti: &minted.jti, access_exp: minted.exp, refresh: refresh.as_ref().map(|r| &r.1) };
     if !app.store.redeem_code(&hash, ctx.now, &redemption).await? {

@@ -4,9 +4,10 @@ use serde_json::{json, Map};
 
 use super::{Ctx, TokenResponse};
 use crate::jwt::mint::{self, AccessClaims, IdClaims, Typ};
+use crate::oauth::refresh::{self, NewFamily, Secret};
 use crate::oauth::TokenError;
-use crate::oauth::{scope, secret, subject};
-use crate::store::{RefreshToken, User};
+use crate::oauth::{scope, subject};
+use crate::store::{family_jti, RefreshFamily, User};
 
 /// Who the token is about, and how they got here.
 pub struct Subject<'a> {
@@ -32,7 +33,15 @@ pub struct Minted {
     pub id_token: Option<String>,
 }
 
-pub fn mint(ctx: &Ctx<'_>, s: &Subject<'_>, aud: &str, scope: &str) -> Result<Minted, TokenError> {
+/// Mints the access (and ID) token; one minted in a refresh family carries the family's id in its
+/// `jti`, so that revoking the family denies it.
+pub fn mint(
+    ctx: &Ctx<'_>,
+    s: &Subject<'_>,
+    aud: &str,
+    scope: &str,
+    family: Option<&str>,
+) -> Result<Minted, TokenError> {
     let settings = &ctx.app.settings;
     let client_id = ctx.client.id();
     let key = ctx.app.keys.load().active.clone();
@@ -45,7 +54,7 @@ pub fn mint(ctx: &Ctx<'_>, s: &Subject<'_>, aud: &str, scope: &str) -> Result<Mi
         scope,
         iat: ctx.now,
         exp: crate::clock::later(ctx.now, settings.access_token_ttl),
-        jti: mint::new_jti(),
+        jti: family.map_or_else(mint::new_jti, |f| family_jti(f, &mint::new_jti()[..16])),
         gty: s.gty,
         auth_time: s.auth_time,
         idp: s.idp,
@@ -83,9 +92,10 @@ pub async fn issue(
         _ => None,
     };
     let scope = if family_for.is_some() { scope } else { scope::without(&scope, "offline_access") };
-    let minted = mint(ctx, &s, aud, &scope)?;
-    let refresh_token = match family_for {
-        Some(user) => {
+    let family = family_for.map(|user| (user, NewFamily::generate()));
+    let minted = mint(ctx, &s, aud, &scope, family.as_ref().map(|(_, f)| f.id.as_str()))?;
+    let refresh_token = match family {
+        Some((user, family)) => {
             let b = Binding {
                 user_id: &user.id,
                 aud,
@@ -93,7 +103,7 @@ pub async fn issue(
                 gty: s.gty,
                 auth_time: s.auth_time.unwrap_or(ctx.now),
             };
-            let (token, row) = new_family(ctx, &minted, &b);
+            let (token, row) = first_token(ctx, family, &minted, &b);
             ctx.app.store.insert_refresh_family(&row).await?;
             Some(token)
         }
@@ -117,12 +127,14 @@ pub struct Binding<'a> {
     pub auth_time: i64,
 }
 
-/// A new refresh token row; `family` (id, absolute expiry) is shared by every token rotated from
-/// the first one, and `access` is the access token minted with it.
-pub fn refresh_row(ctx: &Ctx<'_>, access: &Minted, token: &str, family: (&str, i64), b: &Binding<'_>) -> RefreshToken {
-    RefreshToken {
-        hash: secret::digest(token),
-        family_id: family.0.to_string(),
+/// The first token of `family` and the family's row, not yet stored; `access` is the access
+/// token minted with it.
+pub fn first_token(ctx: &Ctx<'_>, family: NewFamily, access: &Minted, b: &Binding<'_>) -> (String, RefreshFamily) {
+    let settings = &ctx.app.settings;
+    let secret = Secret::generate();
+    let expires_at = crate::clock::later(ctx.now, settings.refresh_token_ttl);
+    let row = RefreshFamily {
+        id: family.id,
         client_id: ctx.client.id().to_string(),
         user_id: b.user_id.to_string(),
         scope: b.scope.to_string(),
@@ -130,22 +142,18 @@ pub fn refresh_row(ctx: &Ctx<'_>, access: &Minted, token: &str, family: (&str, i
         gty: b.gty.to_string(),
         auth_time: b.auth_time,
         created_at: ctx.now,
-        expires_at: crate::clock::later(ctx.now, ctx.app.settings.refresh_token_idle_ttl).min(family.1),
-        family_expires_at: family.1,
-        used_at: None,
-        access_jti: Some(access.jti.clone()),
-        access_exp: Some(access.exp),
-        family_revoked: false,
-    }
-}
-
-/// The first token of a new family, not yet stored.
-pub fn new_family(ctx: &Ctx<'_>, access: &Minted, b: &Binding<'_>) -> (String, RefreshToken) {
-    let token = secret::random_token(32);
-    let family_id = mint::new_jti();
-    let expires = crate::clock::later(ctx.now, ctx.app.settings.refresh_token_ttl);
-    let row = refresh_row(ctx, access, &token, (&family_id, expires), b);
-    (token, row)
+        expires_at,
+        idle_expires_at: crate::clock::later(ctx.now, settings.refresh_token_idle_ttl).min(expires_at),
+        generation: 0,
+        secret_hash: secret.hash.clone(),
+        issued_at: ctx.now,
+        rotated_generation: None,
+        rotated_hash: None,
+        rotated_at: None,
+        access_exp: access.exp,
+        revoked_at: None,
+    };
+    (refresh::token(&family.handle, 0, &secret), row)
 }
 
 fn id_token(

@@ -1,71 +1,104 @@
 //! `grant_type=refresh_token`, RFC 6749 §6, rotated on every use with reuse detection
-//! (RFC 9700 §4.14.2): presenting a used token revokes its whole family.
+//! (RFC 9700 §4.14.2): presenting a rotated token revokes its whole family, except the token
+//! rotated last, presented again by its client within `refresh_reuse_grace` (its successor's
+//! response was lost): that gets a fresh successor, which supersedes the lost one.
 
-use super::issue::{mint, refresh_row, response, Binding};
+use super::issue::{mint, response, Minted};
 use super::{requested_audience, Ctx, Subject, TokenResponse};
+use crate::oauth::refresh::{self, Presented, Secret, Standing};
 use crate::oauth::TokenError;
-use crate::oauth::{scope, secret, subject};
-use crate::store::Rotation;
+use crate::oauth::{scope, subject};
+use crate::store::{RefreshFamily, Rotation};
+
+fn invalid() -> TokenError {
+    TokenError::grant("refresh token is invalid, expired or revoked")
+}
 
 pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     let app = ctx.app;
-    let presented = ctx.form.require("refresh_token")?;
-    let hash = secret::digest(presented);
-    let invalid = || TokenError::grant("refresh token is invalid, expired or revoked");
-    let rec = app.store.find_refresh_token(&hash).await?.ok_or_else(invalid)?;
-    if rec.client_id != ctx.client.id() {
+    let presented = refresh::parse(ctx.form.require("refresh_token")?).ok_or_else(invalid)?;
+    let fam = app.store.get_refresh_family(&presented.family_id).await?.ok_or_else(invalid)?;
+    if fam.client_id != ctx.client.id() {
         return Err(TokenError::grant("refresh token was issued to another client"));
     }
-    if rec.used_at.is_some() {
-        return Err(reuse(ctx, &rec.family_id, &rec.user_id).await);
-    }
-    if rec.family_revoked || rec.expires_at <= ctx.now || rec.family_expires_at <= ctx.now {
-        return Err(invalid());
+    let standing = refresh::standing(&fam, &presented, ctx.now, app.settings.refresh_reuse_grace);
+    match standing {
+        Standing::Current | Standing::Grace => {}
+        Standing::Reused => return Err(reuse(ctx, &fam).await),
+        Standing::Revoked | Standing::Expired | Standing::Forged => return Err(invalid()),
     }
     // RFC 8707 §2.2: a refresh cannot switch the token to another resource.
-    if requested_audience(ctx.form)?.is_some_and(|a| a != rec.audience) {
-        return Err(TokenError::target(format!("the refresh token was issued for audience '{}'", rec.audience)));
+    if requested_audience(ctx.form)?.is_some_and(|a| a != fam.audience) {
+        return Err(TokenError::target(format!("the refresh token was issued for audience '{}'", fam.audience)));
     }
-    let granted: Vec<&str> = rec.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let granted: Vec<&str> = fam.scope.split(' ').filter(|s| !s.is_empty()).collect();
     let narrowed = scope::narrow(ctx.form.get("scope"), &granted).map_err(TokenError::scope)?;
+    // Minted before the old token is consumed, so a token is never used up without a response.
+    let minted = mint_for(ctx, &fam, &narrowed).await?;
+    let secret = Secret::generate();
+    let rotation = Rotation {
+        family_id: &fam.id,
+        client_id: ctx.client.id(),
+        generation: presented.generation,
+        secret_hash: &presented.secret_hash,
+        new_hash: &secret.hash,
+        now: ctx.now,
+        grace: i64::try_from(app.settings.refresh_reuse_grace).unwrap_or(i64::MAX),
+        idle_expires_at: crate::clock::later(ctx.now, app.settings.refresh_token_idle_ttl).min(fam.expires_at),
+        access_exp: minted.exp,
+    };
+    let Some(generation) = app.store.rotate_refresh_family(&rotation).await? else {
+        return Err(lost_race(ctx, &presented).await);
+    };
+    if standing == Standing::Grace {
+        crate::metrics::event("refresh_grace");
+        tracing::info!(
+            event = "refresh_grace",
+            client_id = ctx.client.id(),
+            family_id = fam.id,
+            generation,
+            "rotated refresh token presented again within the grace; its successor is superseded"
+        );
+    }
+    Ok(response(ctx, minted, narrowed, Some(refresh::token(&presented.handle, generation, &secret))))
+}
 
-    let user = app.store.get_user(&rec.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
+/// The family's user (still enabled) gets the new tokens, with the `sub`, `gty` and `auth_time`
+/// of the login.
+async fn mint_for(ctx: &Ctx<'_>, fam: &RefreshFamily, scope: &str) -> Result<Minted, TokenError> {
+    let user = ctx.app.store.get_user(&fam.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
     let subject = Subject {
         sub: subject::of_user(&user),
         user: Some(&user),
-        gty: &rec.gty,
-        auth_time: Some(rec.auth_time),
+        gty: &fam.gty,
+        auth_time: Some(fam.auth_time),
         nonce: None,
         idp: None,
     };
-    // Minted before the old token is consumed, so a token is never used up without a response.
-    let minted = mint(ctx, &subject, &rec.audience, &narrowed)?;
-    let next = secret::random_token(32);
-    let binding = Binding {
-        user_id: &rec.user_id,
-        aud: &rec.audience,
-        scope: &rec.scope,
-        gty: &rec.gty,
-        auth_time: rec.auth_time,
-    };
-    let row = refresh_row(ctx, &minted, &next, (&rec.family_id, rec.family_expires_at), &binding);
-    if app.store.rotate_refresh_token(&hash, ctx.client.id(), ctx.now, &row).await? == Rotation::Rejected {
-        // Another request consumed it first: one of the two holders is not legitimate.
-        return Err(reuse(ctx, &rec.family_id, &rec.user_id).await);
-    }
-    Ok(response(ctx, minted, narrowed, Some(next)))
+    mint(ctx, &subject, &fam.audience, scope, Some(&fam.id))
 }
 
-async fn reuse(ctx: &Ctx<'_>, family_id: &str, user_id: &str) -> TokenError {
+/// The family changed between reading and rotating it. The rotation accepts whatever the grace
+/// allows, so the token is now either stale (another request rotated it beyond the grace: one
+/// of the two holders is not legitimate) or the family ended.
+async fn lost_race(ctx: &Ctx<'_>, presented: &Presented) -> TokenError {
+    match ctx.app.store.get_refresh_family(&presented.family_id).await {
+        Ok(Some(fam)) if refresh::standing(&fam, presented, ctx.now, 0) == Standing::Reused => reuse(ctx, &fam).await,
+        Ok(_) => invalid(),
+        Err(e) => e.into(),
+    }
+}
+
+async fn reuse(ctx: &Ctx<'_>, fam: &RefreshFamily) -> TokenError {
     crate::metrics::event("refresh_reuse");
     tracing::warn!(
         event = "refresh_reuse",
         client_id = ctx.client.id(),
-        user_id,
-        family_id,
+        user_id = fam.user_id,
+        family_id = fam.id,
         "refresh token reuse; family revoked"
     );
-    if let Err(e) = ctx.app.store.revoke_refresh_family(family_id, ctx.now).await {
+    if let Err(e) = ctx.app.store.revoke_refresh_family(&fam.id, ctx.now).await {
         return e.into();
     }
     TokenError::grant("refresh token was already used; its family is revoked")
