@@ -11,9 +11,9 @@
   parallel URL ID SECRET USER PASSWORD AUD SCOPE N ROUNDS
                                        ROUNDS times, N correct password-grant requests for one user at
                                        once (a barrier releases them together); prints JSON
-  idle PID MAX_S SINCE                 samples utime+stime of PID every 100 ms; prints the seconds from
-                                       SINCE (unix time) until a 100 ms interval adds no CPU time
-                                       ("> MAX_S" when none did by then)
+  idle PID MAX_S SINCE [QUIET_S]       samples utime+stime of PID every 100 ms; prints the seconds from
+                                       SINCE (unix time) to the last growth before QUIET_S (0.3) of none
+                                       ("> MAX_S" when it was still growing by then)
   flood URL LINES N SECONDS TIMEOUT_S  N connections sending the LINES requests in turn for SECONDS; a
                                        request unanswered after TIMEOUT_S is abandoned (connection
                                        closed, a new one opened), as an impatient client does; JSON
@@ -225,16 +225,17 @@ def cmd_claims(ref_json, oauthd_json):
     sys.exit(0 if names[0] == names[1] else 1)
 
 
-def cmd_idle(pid, max_s, since):
-    max_s, since = float(max_s), float(since)
-    prev = cpu_ticks(pid)
+def cmd_idle(pid, max_s, since, quiet_s="0.3"):
+    max_s, since, quiet_s = float(max_s), float(since), float(quiet_s)
+    prev, last_growth = cpu_ticks(pid), since
     while time.time() - since < max_s:
         time.sleep(0.1)
         cur = cpu_ticks(pid)
-        if cur == prev:
-            print(f"{max(time.time() - since - 0.1, 0):.1f}")
+        if cur != prev:
+            last_growth, prev = time.time(), cur
+        elif time.time() - last_growth >= quiet_s:
+            print(f"{max(last_growth - since, 0):.1f}")
             return
-        prev = cur
     print(f"> {max_s:.0f}")
 
 

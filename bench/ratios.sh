@@ -332,7 +332,7 @@ NOTES+=("- logins: server CPU per login $LOGIN_CPU (counting the $LOGIN_CONNECTI
 NOTES+=("- parallel logins: refused per round $(json per_round <<<"$PAR"), by status and error: $(json codes <<<"$PAR"), slowest $(json max_s <<<"$PAR") s")
 NOTES+=("- non-2xx in wrk runs: reference $(json non2xx <<<"$REF"), oauthd cc $(json non2xx <<<"$CC"), logins $(json non2xx <<<"$LOGINS") (socket errors $(json socket_errors <<<"$LOGINS")), 1 client $(json non2xx <<<"$ONE"), $CLIENTS clients $(json non2xx <<<"$MANY"), probe quiet/flood $(json non2xx <<<"$QUIET")/$(json non2xx <<<"$FLOODED") (socket errors $(json socket_errors <<<"$FLOODED"))")
 NOTES+=("- flood: $FLOOD_NOTE; probe p50 quiet/flood $(json p50_ms <<<"$QUIET")/$(json p50_ms <<<"$FLOODED") ms")
-NOTES+=("- server CPU idle (a 100 ms interval with no utime+stime growth) $IDLE s after the flood ended")
+NOTES+=("- server CPU idle $IDLE s after the flood ended (last utime+stime growth before 300 ms of none, sampled every 100 ms)")
 
 mkdir -p bench/results
 {
