@@ -111,7 +111,9 @@ async fn relay(listener: &mut PgListener, changes: &Changes, timeout: Duration) 
             // Silence: a connection dropped without a word (NAT, black hole) would look the same.
             Err(_) if !changes.has_subscribers() => return Ok(()),
             Err(_) => match tokio::time::timeout(timeout, sqlx::query("select 1").execute(&mut *listener)).await {
-                Ok(done) => drop(done?),
+                Ok(done) => {
+                    done?;
+                }
                 Err(_) => anyhow::bail!("no answer to a heartbeat within {} ms", timeout.as_millis()),
             },
         }
