@@ -59,7 +59,8 @@ fn error(status: StatusCode, code: &str) -> Response {
 }
 
 fn authenticated(r: &Ref, headers: &HeaderMap) -> bool {
-    let Some(b64) = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "))
+    let Some(b64) =
+        headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Basic "))
     else {
         return false;
     };
@@ -102,7 +103,9 @@ async fn token(State(r): State<Arc<Ref>>, headers: HeaderMap, Form(f): Form<Toke
     let mut jwt = r.header_b64.clone();
     jwt.push('.');
     B64.encode_string(serde_json::to_vec(&claims).unwrap(), &mut jwt);
-    let Ok(sig) = r.key.sign(&r.rng, jwt.as_bytes()) else { return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error") };
+    let Ok(sig) = r.key.sign(&r.rng, jwt.as_bytes()) else {
+        return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error");
+    };
     jwt.push('.');
     B64.encode_string(sig.as_ref(), &mut jwt);
     let body = json!({"access_token": jwt, "token_type": "Bearer", "expires_in": r.ttl, "scope": scope});

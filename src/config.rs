@@ -61,7 +61,12 @@ pub struct Settings {
     /// Empty means "no default": requests must name an audience.
     pub default_audience: String,
     pub log_format: LogFormat,
+    /// Seconds a cached client (with its grants), trusted issuer or CORS origin list is used
+    /// before it is read again. On PostgreSQL changes arrive within a second anyway; this is the
+    /// backstop there, and the bound on SQLite for changes made by another process (the CLI).
     pub client_cache_ttl: u64,
+    /// Most clients kept in memory (least used ones go first); unknown client ids get a tenth of it.
+    pub client_cache_capacity: u64,
     pub key_refresh_interval: u64,
     pub user_connection: String,
     pub refresh_token_ttl: u64,
@@ -145,7 +150,8 @@ impl Default for Settings {
             signing_alg: Alg::RS256,
             default_audience: String::new(),
             log_format: LogFormat::Text,
-            client_cache_ttl: 5,
+            client_cache_ttl: 300,
+            client_cache_capacity: 100_000,
             key_refresh_interval: 10,
             user_connection: "local".into(),
             refresh_token_ttl: 30 * 86400,
@@ -308,7 +314,7 @@ impl Settings {
 
     /// Every numeric setting with its allowed range, so that no lifetime can overflow a
     /// timestamp and no timeout can outlast the requests it guards.
-    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 25] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 26] {
         const DAY: u64 = 86400;
         [
             ("access_token_ttl", self.access_token_ttl, 1, DAY, "seconds"),
@@ -320,6 +326,7 @@ impl Settings {
             ("code_ttl", self.code_ttl, 1, 600, "seconds"),
             ("session_ttl", self.session_ttl, 1, 30 * DAY, "seconds"),
             ("client_cache_ttl", self.client_cache_ttl, 0, 3600, "seconds"),
+            ("client_cache_capacity", self.client_cache_capacity, 1, 100_000_000, "entries"),
             ("key_refresh_interval", self.key_refresh_interval, 1, 3600, "seconds"),
             ("lockout_window", self.lockout_window, 1, DAY, "seconds"),
             ("ip_failure_window", self.ip_failure_window, 1, DAY, "seconds"),

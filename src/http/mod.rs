@@ -254,7 +254,7 @@ fn client_cors(app: App) -> CorsLayer {
             let app = app.clone();
             async move {
                 let Ok(origin) = origin.to_str() else { return false };
-                app.origins.allows(&app, origin).await
+                app.origin_allowed(origin).await
             }
         }))
         .allow_methods([Method::GET, Method::POST])

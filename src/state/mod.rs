@@ -6,8 +6,9 @@ pub mod limits;
 pub mod login_gate;
 pub mod throttle;
 
-use std::sync::{Arc, RwLock};
-use std::time::{Duration, Instant};
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -17,8 +18,8 @@ use crate::jwt::kek::Kek;
 use crate::jwt::keys::{self, Keyring};
 use crate::jwt::remote_jwks::JwksCache;
 use crate::password::{self, Passwords};
-use crate::store::{Client, ClientGrant, Store, StoreError, TrustedIssuer};
-use cache::TtlCache;
+use crate::store::{Change, Client, ClientGrant, Store, StoreError, TrustedIssuer};
+use cache::ReadThrough;
 use limits::Limits;
 use login_gate::LoginGate;
 use throttle::Throttle;
@@ -34,7 +35,7 @@ pub struct AppState {
     pub ip_failures: Throttle,
     pub login_gate: LoginGate,
     pub origins: OriginCache,
-    pub issuers: TtlCache<TrustedIssuer>,
+    pub issuers: ReadThrough<TrustedIssuer>,
     pub jwks: JwksCache,
     pub kek: Option<Kek>,
     pub limits: Limits,
@@ -53,12 +54,17 @@ impl AppState {
             tracing::warn!("NO key_encryption_key IS SET: private signing keys are stored UNENCRYPTED in the database. Set OAUTHD_KEY_ENCRYPTION_KEY (and profile = \"production\") before going live.");
         }
         keys::ensure_active(store.as_ref(), settings.signing_alg, now(), kek.as_ref()).await?;
+        let changes = store.changes().await;
         let records = store.list_keys().await?;
         let keyring =
             Keyring::build(&records, settings.signing_alg, now(), settings.key_publish_window(), None, kek.as_ref())?;
         let passwords = passwords_for(&settings)?;
         crate::metrics::handle();
-        Ok(Arc::new(Self::assemble(settings, store, Arc::new(keyring), passwords, kek)?))
+        let app = Arc::new(Self::assemble(settings, store, Arc::new(keyring), passwords, kek)?);
+        if let Some(changes) = changes {
+            spawn_invalidation(&app, changes);
+        }
+        Ok(app)
     }
 
     /// The state around an open store and loaded keys, with empty caches.
@@ -71,8 +77,9 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         let cache_ttl = Duration::from_secs(settings.client_cache_ttl);
         Ok(AppState {
-            clients: TtlCache::new(cache_ttl),
-            issuers: TtlCache::new(cache_ttl),
+            clients: ReadThrough::new(settings.client_cache_capacity, cache_ttl),
+            issuers: ReadThrough::new(ISSUER_CAPACITY, cache_ttl),
+            origins: ReadThrough::new(1, cache_ttl),
             jwks: JwksCache::new(settings.allow_http_loopback_jwks, Duration::from_secs(settings.jwks_cache_ttl))?,
             ip_failures: Throttle::new(settings.ip_failure_limit, settings.ip_failure_window),
             // One account may use every hashing thread, but never more turns than its lockout
@@ -85,7 +92,6 @@ impl AppState {
             store,
             keys: ArcSwap::new(keyring),
             passwords,
-            origins: OriginCache::default(),
             kek,
         })
     }
@@ -123,7 +129,7 @@ impl AppState {
     pub async fn client(&self, id: &str) -> Result<Option<Arc<ClientEntry>>, StoreError> {
         let store = self.store.as_ref();
         self.clients
-            .get(id, async {
+            .get(id, || async {
                 let Some(client) = store.get_client(id).await? else { return Ok(None) };
                 let grants = store.client_grants(id).await?;
                 Ok(Some(ClientEntry { client, grants }))
@@ -132,7 +138,33 @@ impl AppState {
     }
 
     pub async fn issuer(&self, iss: &str) -> Result<Option<Arc<TrustedIssuer>>, StoreError> {
-        self.issuers.get(iss, self.store.get_issuer(iss)).await
+        self.issuers.get(iss, || self.store.get_issuer(iss)).await
+    }
+
+    /// Whether some enabled client registered `origin` (CORS on the back channel). While the
+    /// database cannot be reached, the last list known is used.
+    pub async fn origin_allowed(&self, origin: &str) -> bool {
+        let load = || async {
+            let list = self.store.all_allowed_origins().await?;
+            Ok::<_, StoreError>(Some(list.into_iter().collect()))
+        };
+        self.origins.get("", load).await.ok().flatten().is_some_and(|set| set.contains(origin))
+    }
+
+    /// Forgets what `change` names, so that it is read again at its next use.
+    pub async fn invalidate(&self, change: Change) {
+        match change {
+            Change::Client(id) => {
+                self.clients.invalidate(&id).await;
+                self.origins.invalidate("").await;
+            }
+            Change::Issuer(iss) => self.issuers.invalidate(&iss).await,
+            Change::All => {
+                self.clients.invalidate_all();
+                self.issuers.invalidate_all();
+                self.origins.invalidate_all();
+            }
+        }
     }
 
     /// Whether the database answers, for the readiness probe.
@@ -180,32 +212,22 @@ pub fn spawn_purge(app: App) {
     });
 }
 
-/// The union of every enabled client's allowed origins, for CORS on the back-channel
-/// endpoints; refreshed at most every `client_cache_ttl`.
-#[derive(Default)]
-pub struct OriginCache {
-    cached: RwLock<Option<(Instant, Arc<Vec<String>>)>>,
-}
-
-impl OriginCache {
-    pub async fn allows(&self, app: &AppState, origin: &str) -> bool {
-        let ttl = Duration::from_secs(app.settings.client_cache_ttl);
-        let fresh = self.cached.read().ok().and_then(|c| c.clone()).filter(|(at, _)| at.elapsed() < ttl);
-        let list = match fresh {
-            Some((_, list)) => list,
-            None => match app.store.all_allowed_origins().await {
-                Ok(list) => {
-                    let list = Arc::new(list);
-                    if let Ok(mut c) = self.cached.write() {
-                        *c = Some((Instant::now(), list.clone()));
-                    }
-                    list
-                }
-                Err(_) => return false,
-            },
-        };
-        list.iter().any(|o| o == origin)
-    }
+/// Applies the store's change events to the caches for as long as the state lives. A subscriber
+/// that fell behind has missed events, and forgets everything.
+fn spawn_invalidation(app: &App, mut changes: tokio::sync::broadcast::Receiver<Change>) {
+    use tokio::sync::broadcast::error::RecvError;
+    let app = Arc::downgrade(app);
+    tokio::spawn(async move {
+        loop {
+            let change = match changes.recv().await {
+                Ok(change) => change,
+                Err(RecvError::Lagged(_)) => Change::All,
+                Err(RecvError::Closed) => return,
+            };
+            let Some(app) = app.upgrade() else { return };
+            app.invalidate(change).await;
+        }
+    });
 }
 
 /// Spawns the background refresh of signing keys.
@@ -234,6 +256,11 @@ impl ClientEntry {
     }
 }
 
-/// Clients are cached (with their grants) for `client_cache_ttl`, which bounds how long a
-/// disabled client or a rotated secret can still be honoured.
-pub type ClientCache = TtlCache<ClientEntry>;
+/// Clients with their grants, for `client_cache_ttl` or until a change event names them.
+pub type ClientCache = ReadThrough<ClientEntry>;
+
+/// The union of every enabled client's allowed origins, under the one key "".
+pub type OriginCache = ReadThrough<HashSet<String>>;
+
+/// Trusted issuers are few: this bounds the known ones, and a tenth of it the unknown `iss` values.
+const ISSUER_CAPACITY: u64 = 10_000;

@@ -60,6 +60,10 @@ macro_rules! bounded_store {
                 self.inner.pool_state()
             }
 
+            async fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+                self.inner.changes().await
+            }
+
             // Migrations run once at start-up and may legitimately take long.
             async fn migrate(&self) -> anyhow::Result<()> {
                 self.inner.migrate().await

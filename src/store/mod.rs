@@ -1,5 +1,6 @@
 //! Storage: one `Store` trait, a SQLite and a PostgreSQL backend picked by the URL scheme.
 
+mod changes;
 mod deadline;
 mod models;
 pub mod tx;
@@ -15,10 +16,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
+pub use changes::{Change, Changes};
 pub use deadline::{metered, Deadline};
 pub use models::*;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database cannot be reached right now (connection refused, pool timeout, shutdown,
     /// busy, deadlock, out of resources, a call past its deadline): the caller may retry.
@@ -96,6 +98,11 @@ pub trait Store: Send + Sync {
     /// Open and idle connections in the pool.
     fn pool_state(&self) -> (u32, usize);
     async fn migrate(&self) -> anyhow::Result<()>;
+    /// Change events for the caches: this store's own writes to clients, their grants and trusted
+    /// issuers, and on PostgreSQL every such write by anyone. `None` when there are none.
+    async fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+        None
+    }
 
     async fn insert_client(&self, c: &Client) -> Result<()>;
     async fn get_client(&self, id: &str) -> Result<Option<Client>>;

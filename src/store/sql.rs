@@ -21,6 +21,10 @@ macro_rules! impl_sql_store {
                 self.run_migrations().await
             }
 
+            async fn changes(&self) -> Option<tokio::sync::broadcast::Receiver<Change>> {
+                Some(self.subscribe().await)
+            }
+
             async fn insert_client(&self, c: &Client) -> Result<()> {
                 sqlx::query(
                     "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
@@ -33,6 +37,7 @@ macro_rules! impl_sql_store {
                 .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
                 .bind(&c.post_logout_redirect_uris).bind(c.auth_method.as_str()).bind(&c.jwks_uri).bind(&c.jwks_json)
                 .execute(&self.pool).await?;
+                self.changes.send(Change::Client(c.id.clone()));
                 Ok(())
             }
 
@@ -49,6 +54,7 @@ macro_rules! impl_sql_store {
             async fn set_client_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool> {
                 let r = sqlx::query("update clients set disabled = $2, updated_at = $3 where id = $1")
                     .bind(id).bind(disabled).bind(now).execute(&self.pool).await?;
+                self.changes.send(Change::Client(id.to_string()));
                 Ok(r.rows_affected() == 1)
             }
 
@@ -57,12 +63,14 @@ macro_rules! impl_sql_store {
                     "update clients set secret_hash = $2, updated_at = $3 where id = $1 and not public",
                 )
                 .bind(id).bind(hash).bind(now).execute(&self.pool).await?;
+                self.changes.send(Change::Client(id.to_string()));
                 Ok(r.rows_affected() == 1)
             }
 
             async fn delete_client(&self, id: &str) -> Result<bool> {
                 let r = sqlx::query("delete from clients where id = $1")
                     .bind(id).execute(&self.pool).await?;
+                self.changes.send(Change::Client(id.to_string()));
                 Ok(r.rows_affected() == 1)
             }
 
@@ -89,6 +97,7 @@ macro_rules! impl_sql_store {
                      on conflict (client_id, api) do update set scopes = excluded.scopes",
                 )
                 .bind(client_id).bind(api).bind(scopes).execute(&self.pool).await?;
+                self.changes.send(Change::Client(client_id.to_string()));
                 Ok(())
             }
 
@@ -351,6 +360,7 @@ macro_rules! impl_sql_store {
                 .bind(&i.audience).bind(i.map.as_str()).bind(i.max_age).bind(i.require_jti).bind(i.client_auth.as_str())
                 .bind(i.enabled).bind(i.created_at)
                 .execute(&self.pool).await?;
+                self.changes.send(Change::Issuer(i.issuer.clone()));
                 Ok(())
             }
 
@@ -367,11 +377,13 @@ macro_rules! impl_sql_store {
             async fn set_issuer_enabled(&self, issuer: &str, enabled: bool) -> Result<bool> {
                 let r = sqlx::query("update trusted_issuers set enabled = $2 where issuer = $1")
                     .bind(issuer).bind(enabled).execute(&self.pool).await?;
+                self.changes.send(Change::Issuer(issuer.to_string()));
                 Ok(r.rows_affected() == 1)
             }
 
             async fn delete_issuer(&self, issuer: &str) -> Result<bool> {
                 let r = sqlx::query("delete from trusted_issuers where issuer = $1").bind(issuer).execute(&self.pool).await?;
+                self.changes.send(Change::Issuer(issuer.to_string()));
                 Ok(r.rows_affected() == 1)
             }
 

@@ -10,6 +10,8 @@ use super::*;
 
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// Only this process's own writes: SQLite has no way to hear another process's.
+    changes: Changes,
 }
 
 impl SqliteStore {
@@ -27,12 +29,16 @@ impl SqliteStore {
             }
         }
         let pool = SqlitePoolOptions::new().max_connections(8).acquire_timeout(timeout).connect_with(opts).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, changes: Changes::default() })
     }
 
     async fn run_migrations(&self) -> anyhow::Result<()> {
         sqlx::migrate!("migrations/sqlite").run(&self.pool).await?;
         Ok(())
+    }
+
+    async fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.changes.subscribe()
     }
 }
 

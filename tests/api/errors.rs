@@ -2,9 +2,6 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use oauthd::store::*;
-
 use crate::helpers::{json, Backend, TestApp, API};
 use crate::on_both_backends;
 
@@ -238,76 +235,6 @@ async fn other_methods_on_the_token_endpoint_are_a_json_405_allowing_post(b: Bac
     }
 }
 
-/// A store whose database is gone: every call fails as unreachable.
-pub(crate) struct DownStore;
-
-macro_rules! down {
-    ($($f:ident($($a:ty),*) -> $r:ty;)*) => {
-        #[async_trait]
-        impl Store for DownStore {
-            $(async fn $f(&self, $(_: $a),*) -> $r { Err(StoreError::Unavailable("down".into()).into()) })*
-            async fn migrate(&self) -> anyhow::Result<()> { Ok(()) }
-            fn pool_state(&self) -> (u32, usize) { (0, 0) }
-        }
-    };
-}
-
-down! {
-    ping() -> Result<()>;
-    insert_client(&Client) -> Result<()>;
-    get_client(&str) -> Result<Option<Client>>;
-    list_clients() -> Result<Vec<Client>>;
-    set_client_disabled(&str, bool, i64) -> Result<bool>;
-    set_client_secret(&str, &str, i64) -> Result<bool>;
-    delete_client(&str) -> Result<bool>;
-    insert_api(&Api) -> Result<()>;
-    get_api(&str) -> Result<Option<Api>>;
-    list_apis() -> Result<Vec<Api>>;
-    upsert_client_grant(&str, &str, &str) -> Result<()>;
-    client_grants(&str) -> Result<Vec<ClientGrant>>;
-    insert_key(&KeyRecord) -> Result<()>;
-    list_keys() -> Result<Vec<KeyRecord>>;
-    retire_all_but_newest(&str, i64) -> Result<()>;
-    replace_private_der(&str, &[u8], &[u8]) -> Result<bool>;
-    insert_user(&User) -> Result<()>;
-    get_user(&str) -> Result<Option<User>>;
-    find_user_by_username(&str) -> Result<Option<User>>;
-    list_users() -> Result<Vec<User>>;
-    set_password_hash(&str, &str, i64) -> Result<bool>;
-    set_user_disabled(&str, bool, i64) -> Result<bool>;
-    delete_user(&str) -> Result<bool>;
-    record_login_failure(&str, &LockoutPolicy) -> Result<bool>;
-    record_login_success(&str, i64) -> Result<bool>;
-    insert_refresh_family(&RefreshFamily) -> Result<()>;
-    get_refresh_family(&str) -> Result<Option<RefreshFamily>>;
-    rotate_refresh_family(&Rotation<'_>) -> Result<Option<i64>>;
-    revoke_refresh_family(&str, i64) -> Result<()>;
-    revoke_user_refresh_tokens(&str, i64) -> Result<()>;
-    revoke_client_refresh_tokens(&str, i64) -> Result<()>;
-    all_allowed_origins() -> Result<Vec<String>>;
-    insert_code(&AuthCode) -> Result<()>;
-    find_code(&str) -> Result<Option<AuthCode>>;
-    redeem_code(&str, i64, &Redemption<'_>) -> Result<bool>;
-    revoke_code_tokens(&str, i64) -> Result<()>;
-    is_jti_revoked(&str) -> Result<bool>;
-    revoke_jti(&str, i64) -> Result<()>;
-    insert_session(&Session) -> Result<()>;
-    get_session(&str) -> Result<Option<Session>>;
-    delete_session(&str) -> Result<()>;
-    get_consent(&str, &str, &str) -> Result<Option<String>>;
-    grant_consent(&str, &str, &str, &str, i64) -> Result<()>;
-    insert_issuer(&TrustedIssuer) -> Result<()>;
-    get_issuer(&str) -> Result<Option<TrustedIssuer>>;
-    list_issuers() -> Result<Vec<TrustedIssuer>>;
-    set_issuer_enabled(&str, bool) -> Result<bool>;
-    delete_issuer(&str) -> Result<bool>;
-    use_jti(&str, &str, i64) -> Result<bool>;
-    jti_seen(&str, &str) -> Result<bool>;
-    link_user(&str, &str, &str, i64) -> Result<()>;
-    linked_user(&str, &str) -> Result<Option<String>>;
-    purge_expired(i64) -> Result<u64>;
-}
-
 async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b: Backend) {
     let t = TestApp::spawn(b).await;
     let (id, secret) = t.m2m().await;
@@ -315,7 +242,7 @@ async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b:
     let settings = (*t.app.settings).clone();
     let state = oauthd::AppState::assemble(
         settings,
-        Arc::new(DownStore),
+        crate::probe::Probe::down(t.app.store.clone()),
         t.app.keys.load_full(),
         t.app.passwords.clone(),
         None,

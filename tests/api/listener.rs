@@ -64,7 +64,7 @@ async fn connections_beyond_max_connections_get_a_503_until_one_closes() {
 async fn instance_without_database(t: &TestApp) -> String {
     let state = oauthd::AppState::assemble(
         (*t.app.settings).clone(),
-        Arc::new(crate::errors::DownStore),
+        crate::probe::Probe::down(t.app.store.clone()),
         t.app.keys.load_full(),
         t.app.passwords.clone(),
         None,

@@ -3,9 +3,11 @@
 mod browser;
 mod helpers;
 mod idp;
+mod probe;
 
 mod authorization_code;
 mod authorize;
+mod caches;
 mod cancellation;
 pub mod cli;
 mod client_credentials;
