@@ -82,7 +82,7 @@ pub async fn run(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Res
         ClientCmd::Disable { id } => {
             store.set_client_disabled(&id, true, t).await?;
             store.revoke_client_refresh_tokens(&id, t).await?;
-            eprintln!("client {id} disabled (effective within {} s)", s.client_cache_ttl);
+            eprintln!("client {id} disabled ({})", super::EFFECTIVE);
         }
         ClientCmd::Enable { id } => {
             store.set_client_disabled(&id, false, t).await?;

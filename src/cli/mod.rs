@@ -93,6 +93,10 @@ fn pretty(v: &Value) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// When running servers see a change made here: within about a second on both backends
+/// (LISTEN/NOTIFY on PostgreSQL, the `cache_changes` table on SQLite).
+const EFFECTIVE: &str = "running servers see it within about a second";
+
 #[cfg(test)]
 mod tests {
     use clap::CommandFactory;

@@ -57,7 +57,7 @@ pub async fn run(s: &Settings, cmd: TrustCmd) -> anyhow::Result<()> {
     match cmd {
         TrustCmd::Check { assertion, json } => check(s, &assertion, json).await,
         TrustCmd::Add { issuer, json } => add(&*open(s).await?, s, *issuer, json).await,
-        cmd => manage(&*open(s).await?, s, cmd).await,
+        cmd => manage(&*open(s).await?, cmd).await,
     }
 }
 
@@ -86,7 +86,7 @@ async fn add(store: &dyn Store, s: &Settings, req: NewIssuer, json: bool) -> any
 }
 
 /// The commands that only read or change stored issuers.
-async fn manage(store: &dyn Store, s: &Settings, cmd: TrustCmd) -> anyhow::Result<()> {
+async fn manage(store: &dyn Store, cmd: TrustCmd) -> anyhow::Result<()> {
     let not_trusted = |issuer: &str| anyhow::anyhow!("issuer {issuer} is not trusted");
     match cmd {
         TrustCmd::List => {
@@ -100,7 +100,7 @@ async fn manage(store: &dyn Store, s: &Settings, cmd: TrustCmd) -> anyhow::Resul
         }
         TrustCmd::Disable { issuer } => {
             store.set_issuer_enabled(&issuer, false).await?;
-            eprintln!("issuer {issuer} disabled (effective within {} s)", s.client_cache_ttl);
+            eprintln!("issuer {issuer} disabled ({})", super::EFFECTIVE);
         }
         TrustCmd::Enable { issuer } => {
             store.set_issuer_enabled(&issuer, true).await?;

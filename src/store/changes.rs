@@ -1,6 +1,7 @@
 //! Change events for the hot-path caches (README "Hot path and caches"): which client or trusted
-//! issuer changed. Each store reports its own writes; on PostgreSQL, triggers (migration 0006)
-//! also report every write by anyone with `NOTIFY oauthd_cache, '<kind>:<key>'`.
+//! issuer changed. Each store reports its own writes at once; triggers (migration 0007) report
+//! every write by anyone: `NOTIFY oauthd_cache, '<kind>:<key>'` on PostgreSQL, rows of
+//! `cache_changes` on SQLite.
 
 use tokio::sync::broadcast;
 

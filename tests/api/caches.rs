@@ -118,7 +118,22 @@ async fn cors_for_an_allowed_origin_keeps_working_while_the_database_is_down(b: 
     assert!(!preflight_allows(&t.http, &base, "https://evil.test").await);
 }
 
+async fn a_client_disabled_by_the_cli_in_another_process_is_refused_within_2_seconds(b: Backend) {
+    let t = TestApp::spawn_with(b, |s| s.client_cache_ttl = 600).await;
+    let (id, secret) = t.m2m().await;
+    assert_eq!(token_status(&t.http, &t.base, &id, &secret).await, 200, "cached");
+    let (ok, _, err) = crate::cli::oauthd(&t.app.settings.database_url, &["client", "disable", &id], None);
+    assert!(ok, "{err}");
+    let refused = || async { token_status(&t.http, &t.base, &id, &secret).await == 401 };
+    assert!(within(Duration::from_secs(2), refused).await, "the disabled client still works after 2 s");
+    let (ok, _, err) = crate::cli::oauthd(&t.app.settings.database_url, &["client", "enable", &id], None);
+    assert!(ok, "{err}");
+    let served = || async { token_status(&t.http, &t.base, &id, &secret).await == 200 };
+    assert!(within(Duration::from_secs(2), served).await, "the enabled client is still refused after 2 s");
+}
+
 on_both_backends!(
+    a_client_disabled_by_the_cli_in_another_process_is_refused_within_2_seconds,
     a_client_used_before_12000_others_is_still_served_from_the_cache,
     a_flood_of_unknown_client_ids_is_remembered_without_evicting_known_clients,
     a_client_disabled_through_the_servers_own_store_is_refused_at_once_despite_a_long_ttl,
