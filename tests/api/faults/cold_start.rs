@@ -97,6 +97,9 @@ async fn three_instances_started_together_leave_one_active_key_per_alg_published
     for round in 0..rounds {
         problems.extend(cold_start(round).await);
     }
-    println!("| cold start of three instances on an empty database, {rounds} times | - | {rounds} rounds | {} failed | | | |", problems.len());
+    println!(
+        "  cold start of three instances together on an empty database: {rounds} rounds, {} problems",
+        problems.len()
+    );
     super::assert_clean("cold start", problems);
 }

@@ -223,11 +223,12 @@ impl Mix {
         problems
     }
 
-    /// A token several rotations old is reuse: refused, and its family with it (presented last,
-    /// once the traffic stopped, because it ends the chain).
+    /// A token two rotations old or more (older than the one the reuse grace covers) is reuse:
+    /// refused, and its family with it (presented last, once the traffic stopped, because it
+    /// ends the chain).
     pub async fn spent_stays_spent(&self, chains: &[Chain]) -> Vec<String> {
-        let Some(chain) = chains.iter().find(|c| c.tokens.len() >= 4) else {
-            return vec!["refresh: no chain rotated three times".into()];
+        let Some(chain) = chains.iter().find(|c| c.tokens.len() >= 3) else {
+            return vec!["refresh: no chain rotated twice".into()];
         };
         let mut problems = Vec::new();
         for (what, token) in [

@@ -37,12 +37,12 @@ pub async fn serial() -> tokio::sync::MutexGuard<'static, ()> {
 }
 
 /// Prints the fault's row of README's table, and what each kind of request came to.
-pub fn report(fault: &str, window: Duration, ledger: &Ledger, recovery: Option<String>) {
+pub fn report(fault: &str, window: Option<Duration>, ledger: &Ledger, recovery: Option<String>) {
     let t = ledger.total();
     let recovery = recovery.unwrap_or_else(|| "none within 10 s".into());
+    let window = window.map_or("-".into(), |w| format!("{:.1} s", w.as_secs_f64()));
     println!(
-        "| {fault} | {:.1} s | {} | {} | {} | {} | {recovery} |",
-        window.as_secs_f64(),
+        "| {fault} | {window} | {} | {} | {} | {} | {recovery} |",
         t.total(),
         t.ok,
         t.unavailable,

@@ -100,7 +100,7 @@ async fn a_refresh_in_flight_when_its_instance_is_killed_is_not_lost() {
     problems.extend(left_in_transaction(&db).await);
     problems.extend(t.ledger.violations());
     let name = format!("kill -9 of one of two instances, {rounds} times, with 8 refreshes in flight");
-    super::report(&name, Duration::ZERO, &t.ledger, Some(format!("{graced} answers lost and re-rotated in the grace")));
+    super::report(&name, None, &t.ledger, Some(format!("{graced} answers lost and re-rotated in the grace")));
     super::assert_clean(&name, problems);
 }
 
@@ -222,6 +222,6 @@ async fn rolling_sigterm_restarts_behind_a_load_balancer_lose_nothing() {
     problems.extend(t.ledger.violations());
     let name = "SIGTERM rolling restart of three instances behind a load balancer";
     let took = format!("{:.1} s for the three", started.elapsed().as_secs_f64());
-    super::report(name, Duration::ZERO, &t.ledger, Some(took));
+    super::report(name, None, &t.ledger, Some(took));
     super::assert_clean(name, problems);
 }

@@ -144,7 +144,7 @@ async fn survive(fault: Fault) {
         problems.push(format!("recovery: not every instance answered every grant within 5 s: {recovery:?}"));
     }
     problems.extend(t.ledger.violations());
-    super::report(fault.name(), window, &t.ledger, slowest.map(|d| format!("{:.1} s", d.as_secs_f64())));
+    super::report(fault.name(), Some(window), &t.ledger, slowest.map(|d| format!("{:.1} s", d.as_secs_f64())));
     super::assert_clean(fault.name(), problems);
 }
 
