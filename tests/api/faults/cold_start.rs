@@ -33,13 +33,7 @@ async fn cold_start(round: usize) -> Vec<String> {
         return problems;
     }
     let store = oauthd::store::open(&db, Duration::from_secs(3)).await.unwrap();
-    let mut active: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for k in store.list_keys().await.unwrap() {
-        let entry = active.entry(k.alg).or_default();
-        if k.retired_at.is_none() {
-            entry.push(k.kid);
-        }
-    }
+    let active = active_keys(store.as_ref()).await;
     for (alg, kids) in &active {
         if kids.len() != 1 {
             problems.push(format!("round {round}: {alg} has {} active keys", kids.len()));
@@ -53,13 +47,35 @@ async fn cold_start(round: usize) -> Vec<String> {
     let req =
         NewClient { name: "cold".into(), scope: Some("read:x".into()), api: Some(API.into()), ..Default::default() };
     let (client, secret) = admin::clients::create(store.as_ref(), req, None, now()).await.unwrap();
-    let secret = secret.unwrap();
     // Past one key refresh, every instance signs with the active key.
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    let http = reqwest::Client::new();
-    for s in &servers {
+    problems.extend(signers_are_published(round, &servers, (&client.id, &secret.unwrap()), &es256).await);
+    problems
+}
+
+/// The kids of the active keys, by algorithm (every algorithm that has a key at all).
+async fn active_keys(store: &dyn oauthd::store::Store) -> BTreeMap<String, Vec<String>> {
+    let mut active: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for k in store.list_keys().await.unwrap() {
+        let entry = active.entry(k.alg).or_default();
+        if k.retired_at.is_none() {
+            entry.push(k.kid);
+        }
+    }
+    active
+}
+
+/// Each server signs with the active key `es256`, and every server publishes the kid it signs with.
+async fn signers_are_published(
+    round: usize,
+    servers: &[Server],
+    (id, secret): (&str, &str),
+    es256: &str,
+) -> Vec<String> {
+    let (http, mut problems) = (reqwest::Client::new(), Vec::new());
+    for s in servers {
         let form = [("grant_type", "client_credentials"), ("audience", API)];
-        let r = http.post(format!("{}/token", s.base)).basic_auth(&client.id, Some(&secret)).form(&form).send();
+        let r = http.post(format!("{}/token", s.base)).basic_auth(id, Some(secret)).form(&form).send();
         let (status, _, body) = crate::helpers::json(r.await.unwrap()).await;
         let Some(token) = body["access_token"].as_str().filter(|_| status == 200) else {
             problems.push(format!("round {round}: {} gave no token: {status} {body}", s.base));
@@ -69,7 +85,7 @@ async fn cold_start(round: usize) -> Vec<String> {
         if kid != es256 {
             problems.push(format!("round {round}: {} signs with {kid}, not the active key {es256}", s.base));
         }
-        for publisher in &servers {
+        for publisher in servers {
             let jwks: serde_json::Value = http
                 .get(format!("{}/.well-known/jwks.json", publisher.base))
                 .send()

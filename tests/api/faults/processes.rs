@@ -118,9 +118,13 @@ fn start(env: &[(String, String)], log: &PathBuf) -> Child {
         .unwrap()
 }
 
+/// The log stays behind only when the test failed.
 impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
