@@ -13,6 +13,7 @@ pub mod cli;
 mod client_credentials;
 mod consent;
 mod errors;
+mod faults;
 mod front_channel;
 mod hostile_input;
 mod jwt_bearer;
