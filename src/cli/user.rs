@@ -1,10 +1,11 @@
-//! `user create|list|show|set-password|disable|enable|delete|link|import`.
+//! `user create|update|list|show|set-password|disable|enable|delete|revoke-sessions|link|import`.
 
 use std::io::Read;
 
 use clap::Subcommand;
 use serde_json::{json, Value};
 
+use super::claims::ClaimArgs;
 use super::{output, pretty};
 use crate::admin::users;
 use crate::clock::now;
@@ -27,6 +28,23 @@ pub enum UserCmd {
         /// Print the new user as one line of JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        claims: ClaimArgs,
+    },
+    /// Set a user's email and standard claims (OIDC Core §5.1); `null` in --claims removes one.
+    Update {
+        /// The user's ID or username.
+        user: String,
+        /// The user's email address (a new one is unverified unless --email-verified true).
+        #[arg(long)]
+        email: Option<String>,
+        #[command(flatten)]
+        claims: ClaimArgs,
+    },
+    /// End all of a user's sessions (back-channel logout to their clients) and revoke their refresh tokens.
+    RevokeSessions {
+        /// The user's ID or username.
+        user: String,
     },
     /// List users.
     List,
@@ -83,10 +101,29 @@ pub async fn run(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Resul
     let t = now();
     let pw = || crate::state::passwords_for(s);
     match cmd {
-        UserCmd::Create { username, email, json, .. } => {
+        UserCmd::Create { username, email, json, claims, .. } => {
+            let extra = claims.to_json()?;
+            if let Some(v) = &extra {
+                crate::oauth::claims::validate(v).map_err(|e| anyhow::anyhow!(e))?;
+            }
             let password = read_password()?;
-            let u = users::create(store, &pw()?, &s.user_connection, &username, email.as_deref(), &password, t).await?;
+            let mut u =
+                users::create(store, &pw()?, &s.user_connection, &username, email.as_deref(), &password, t).await?;
+            if let Some(v) = extra {
+                u = users::set_claims(store, &u.id, &v, t).await?;
+            }
             output(json, &json!({ "user_id": u.id, "username": u.username }), pretty)?;
+        }
+        UserCmd::Update { user, email, claims } => {
+            let mut v = claims.to_json()?.unwrap_or_else(|| json!({}));
+            if let Some(e) = email {
+                v["email"] = json!(e);
+            }
+            pretty(&users::to_json(&users::set_claims(store, &user, &v, t).await?))?;
+        }
+        UserCmd::RevokeSessions { user } => {
+            let (u, queued) = users::revoke_sessions(store, &user, t).await?;
+            eprintln!("sessions of {} ended ({queued} back-channel logout tokens queued); refresh tokens revoked", u.id);
         }
         UserCmd::List => {
             pretty(&Value::from(store.list_users().await?.iter().map(users::to_json).collect::<Vec<_>>()))?

@@ -1,6 +1,7 @@
 //! Pure OAuth rules, no I/O: form parameters (RFC 6749 §3.1–3.2), scopes (§3.3), PKCE (RFC 7636),
-//! redirect URIs, secrets, subjects, and the token-endpoint error codes (§5.2).
+//! redirect URIs, secrets, subjects, OIDC claims, and the token-endpoint error codes (§5.2).
 
+pub mod claims;
 pub mod error;
 pub mod form;
 pub mod params;

@@ -9,12 +9,14 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
+use tokio::sync::Notify;
 
 use crate::clock::now;
 use crate::config::Settings;
 use crate::jwt::kek::Kek;
 use crate::jwt::keys::{self, Keyring};
 use crate::jwt::remote_jwks::JwksCache;
+use crate::net::{Outbound, Policy};
 use crate::password::{self, Passwords};
 use crate::store::{Client, ClientGrant, Store, StoreError, TrustedIssuer};
 use cache::TtlCache;
@@ -35,6 +37,10 @@ pub struct AppState {
     pub jwks: JwksCache,
     pub kek: Option<Kek>,
     pub limits: Limits,
+    /// Outbound HTTP to client-registered URLs (back-channel logout), SSRF-hardened.
+    pub outbound: Outbound,
+    /// Wakes the back-channel logout delivery at once when a logout queued tokens.
+    pub logout_wakeup: Notify,
 }
 
 impl AppState {
@@ -67,7 +73,13 @@ impl AppState {
         kek: Option<Kek>,
     ) -> anyhow::Result<AppState> {
         let cache_ttl = Duration::from_secs(settings.client_cache_ttl);
+        let outbound = Outbound::new(Policy {
+            allow_loopback: settings.allow_http_loopback_backchannel,
+            timeout: Duration::from_secs(settings.backchannel_logout_timeout),
+        })?;
         Ok(AppState {
+            outbound,
+            logout_wakeup: Notify::new(),
             clients: TtlCache::new(cache_ttl),
             issuers: TtlCache::new(cache_ttl),
             jwks: JwksCache::new(settings.allow_http_loopback_jwks, Duration::from_secs(settings.jwks_cache_ttl))?,

@@ -32,4 +32,4 @@ impl PgStore {
     }
 }
 
-impl_sql_store!(PgStore, Postgres);
+with_oidc_methods!(PgStore, Postgres);

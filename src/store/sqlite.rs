@@ -36,4 +36,4 @@ impl SqliteStore {
     }
 }
 
-impl_sql_store!(SqliteStore, Sqlite);
+with_oidc_methods!(SqliteStore, Sqlite);

@@ -307,6 +307,13 @@ down! {
     link_user(&str, &str, &str, i64) -> Result<()>;
     linked_user(&str, &str) -> Result<Option<String>>;
     purge_expired(i64) -> Result<u64>;
+    set_user_claims(&str, Option<&str>, bool, &str, i64) -> Result<bool>;
+    add_session_client(&str, &str) -> Result<()>;
+    end_session(&str, i64) -> Result<u64>;
+    end_user_sessions(&str, i64) -> Result<u64>;
+    claim_logout_deliveries(i64, i64, i64) -> Result<Vec<LogoutDelivery>>;
+    finish_logout_delivery(&str) -> Result<()>;
+    retry_logout_delivery(&str, i64, i64) -> Result<()>;
 }
 
 async fn a_storage_outage_is_503_temporarily_unavailable_never_invalid_client(b: Backend) {

@@ -37,6 +37,8 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         auth_time: Some(rec.auth_time),
         nonce: None,
         idp: None,
+        sid: None,
+        requested: None,
     };
     // Minted before the old token is consumed, so a token is never used up without a response.
     let minted = mint(ctx, &subject, &rec.audience, &narrowed)?;
