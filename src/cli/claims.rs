@@ -61,8 +61,8 @@ impl ClaimArgs {
     pub fn to_json(&self) -> anyhow::Result<Option<Value>> {
         let mut m: Map<String, Value> = match &self.claims {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| anyhow::anyhow!("--claims {}: {e}", path.display()))?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("--claims {}: {e}", path.display()))?;
                 match serde_json::from_str(&text) {
                     Ok(Value::Object(m)) => m,
                     _ => anyhow::bail!("--claims {}: not a JSON object", path.display()),

@@ -123,7 +123,10 @@ pub async fn run(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Resul
         }
         UserCmd::RevokeSessions { user } => {
             let (u, queued) = users::revoke_sessions(store, &user, t).await?;
-            eprintln!("sessions of {} ended ({queued} back-channel logout tokens queued); refresh tokens revoked", u.id);
+            eprintln!(
+                "sessions of {} ended ({queued} back-channel logout tokens queued); refresh tokens revoked",
+                u.id
+            );
         }
         UserCmd::List => {
             pretty(&Value::from(store.list_users().await?.iter().map(users::to_json).collect::<Vec<_>>()))?

@@ -64,9 +64,10 @@ async fn deliver(app: &AppState, d: LogoutDelivery) {
         Err(e) => return retry(app, &d, &format!("storage: {e}")).await,
     };
     // A client deleted, disabled or unregistered since has nobody to tell.
-    let target = client.as_ref().filter(|c| !c.client.disabled).and_then(|c| {
-        c.client.backchannel_logout_uri.clone().map(|uri| (uri, &c.client))
-    });
+    let target = client
+        .as_ref()
+        .filter(|c| !c.client.disabled)
+        .and_then(|c| c.client.backchannel_logout_uri.clone().map(|uri| (uri, &c.client)));
     let Some((uri, client)) = target else { return finish(app, &d, "dropped").await };
     let token = match logout_token(app, client, &d) {
         Ok(t) => t,

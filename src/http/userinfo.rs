@@ -25,10 +25,8 @@ pub async fn userinfo(State(app): State<App>, req: Request) -> Response {
     } else {
         None
     };
-    let presented = Presented {
-        header: bearer(&parts.headers),
-        body: form.as_ref().and_then(|f| f.get("access_token")),
-    };
+    let presented =
+        Presented { header: bearer(&parts.headers), body: form.as_ref().and_then(|f| f.get("access_token")) };
     match userinfo::userinfo(&app, presented).await {
         Ok(body) => super::no_store(StatusCode::OK, &body),
         Err(e) => e.into_response(),

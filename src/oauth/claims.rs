@@ -13,8 +13,20 @@ pub const ACR_PASSWORD: &str = "urn:oauthd:pwd";
 pub const AMR_PASSWORD: &str = "pwd";
 
 pub const PROFILE: [&str; 14] = [
-    "name", "family_name", "given_name", "middle_name", "nickname", "preferred_username", "profile", "picture",
-    "website", "gender", "birthdate", "zoneinfo", "locale", "updated_at",
+    "name",
+    "family_name",
+    "given_name",
+    "middle_name",
+    "nickname",
+    "preferred_username",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "updated_at",
 ];
 pub const EMAIL: [&str; 2] = ["email", "email_verified"];
 pub const ADDRESS: [&str; 1] = ["address"];
@@ -23,8 +35,21 @@ pub const PHONE: [&str; 2] = ["phone_number", "phone_number_verified"];
 /// The claims stored in a user's JSON column; `preferred_username` is the username, `email` and
 /// `email_verified` have columns of their own, and `updated_at` is kept by the server.
 pub const SETTABLE: [&str; 15] = [
-    "name", "given_name", "family_name", "middle_name", "nickname", "profile", "picture", "website", "gender",
-    "birthdate", "zoneinfo", "locale", "phone_number", "phone_number_verified", "address",
+    "name",
+    "given_name",
+    "family_name",
+    "middle_name",
+    "nickname",
+    "profile",
+    "picture",
+    "website",
+    "gender",
+    "birthdate",
+    "zoneinfo",
+    "locale",
+    "phone_number",
+    "phone_number_verified",
+    "address",
 ];
 const ADDRESS_FIELDS: [&str; 6] = ["formatted", "street_address", "locality", "region", "postal_code", "country"];
 const URL_CLAIMS: [&str; 3] = ["profile", "picture", "website"];
@@ -202,8 +227,13 @@ fn essential_values(spec: &Value) -> Vec<String> {
     if spec.get("essential") != Some(&Value::Bool(true)) {
         return Vec::new();
     }
-    let mut out: Vec<String> = spec.get("values").and_then(Value::as_array).into_iter().flatten()
-        .filter_map(|v| v.as_str().map(str::to_string)).collect();
+    let mut out: Vec<String> = spec
+        .get("values")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
     out.extend(spec.get("value").and_then(Value::as_str).map(str::to_string));
     out
 }
@@ -230,7 +260,14 @@ mod tests {
 
     #[test]
     fn malformed_claims_parameters_are_refused() {
-        for bad in ["", "[]", "1", r#"{"userinfo":[]}"#, r#"{"userinfo":{"name":1}}"#, r#"{"id_token":{"name":{"essential":"yes"}}}"#] {
+        for bad in [
+            "",
+            "[]",
+            "1",
+            r#"{"userinfo":[]}"#,
+            r#"{"userinfo":{"name":1}}"#,
+            r#"{"id_token":{"name":{"essential":"yes"}}}"#,
+        ] {
             assert!(Requested::parse(bad).is_err(), "{bad}");
         }
     }
@@ -243,9 +280,15 @@ mod tests {
         assert_eq!(m.len(), 5);
         assert_eq!(email, Some(Some("a@x.test".into())));
         for bad in [
-            json!({"birthdate": "10/12/1815"}), json!({"picture": "javascript:alert(1)"}), json!({"nickname": ""}),
-            json!({"address": "London"}), json!({"address": {"planet": "Earth"}}), json!({"sub": "x"}),
-            json!({"favourite_colour": "blue"}), json!({"phone_number_verified": "yes"}), json!(["name"]),
+            json!({"birthdate": "10/12/1815"}),
+            json!({"picture": "javascript:alert(1)"}),
+            json!({"nickname": ""}),
+            json!({"address": "London"}),
+            json!({"address": {"planet": "Earth"}}),
+            json!({"sub": "x"}),
+            json!({"favourite_colour": "blue"}),
+            json!({"phone_number_verified": "yes"}),
+            json!(["name"]),
         ] {
             assert!(validate(&bad).is_err(), "{bad}");
         }

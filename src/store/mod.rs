@@ -200,8 +200,14 @@ pub trait Store: Send + Sync {
     async fn purge_expired(&self, now: i64) -> Result<u64>;
 
     /// Sets the user's email and the other OIDC Core §5.1 claims (a JSON object).
-    async fn set_user_claims(&self, id: &str, email: Option<&str>, email_verified: bool, claims: &str, now: i64)
-        -> Result<bool>;
+    async fn set_user_claims(
+        &self,
+        id: &str,
+        email: Option<&str>,
+        email_verified: bool,
+        claims: &str,
+        now: i64,
+    ) -> Result<bool>;
     /// Records that `client_id` got a code in session `sid`, so that its logout reaches the client.
     async fn add_session_client(&self, sid: &str, client_id: &str) -> Result<()>;
     /// Ends the session with cookie digest `hash`, queueing back-channel logout tokens for its

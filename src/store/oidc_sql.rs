@@ -21,11 +21,16 @@ macro_rules! oidc_sql_fns {
                  where s.sid in ({which}) and c.backchannel_logout_uri is not null
                  on conflict (id) do nothing"
             ))
-            .bind(key).bind(now).execute(&mut *tx).await?.rows_affected();
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
             sqlx::query(&format!("delete from session_clients where sid in ({which})"))
-                .bind(key).execute(&mut *tx).await?;
-            sqlx::query(&format!("delete from sessions where sid in ({which})"))
-                .bind(key).execute(&mut *tx).await?;
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(&format!("delete from sessions where sid in ({which})")).bind(key).execute(&mut *tx).await?;
             tx.commit().await?;
             guard.release();
             Ok(queued)

@@ -64,6 +64,8 @@ fn code_row(hash: &str, client: &str, user: &str) -> AuthCode {
         access_jti: None,
         access_exp: None,
         family_id: None,
+        sid: None,
+        claims: None,
     }
 }
 

@@ -6,13 +6,17 @@ mod idp;
 
 mod authorization_code;
 mod authorize;
+mod backchannel;
 mod cancellation;
+mod claims;
 pub mod cli;
 mod client_credentials;
 mod consent;
 mod errors;
+mod form_post;
 mod front_channel;
 mod hostile_input;
+mod identity;
 mod jwt_bearer;
 mod keys;
 mod layers;

@@ -165,7 +165,8 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
         other => fail("invalid_request", &other.to_string()),
     })?;
     // An id_token_hint we cannot verify only loses its effect: it could narrow, never widen.
-    let hint = form.get("id_token_hint").and_then(|t| verify::id_token_hint(&app.keys.load(), &app.settings.issuer, t).ok());
+    let hint =
+        form.get("id_token_hint").and_then(|t| verify::id_token_hint(&app.keys.load(), &app.settings.issuer, t).ok());
     let expected_sub = claims.sub.clone().or(hint.map(|(sub, _)| sub));
     let params = CARRIED.iter().filter_map(|k| form.get(k).map(|v| (k.to_string(), v.to_string()))).collect();
     Ok(AuthzRequest {
@@ -221,9 +222,7 @@ fn pkce_challenge(app: &AppState, client: &ClientEntry, form: &Form) -> Result<O
         }
         (Some(c), Some(_)) => Ok(Some(c.to_string())),
         (None, Some(_)) => Err("code_challenge_method given without code_challenge"),
-        (None, None) if required => {
-            Err("code_challenge (PKCE, S256) is required")
-        }
+        (None, None) if required => Err("code_challenge (PKCE, S256) is required"),
         (None, None) => Ok(None),
     }
 }

@@ -56,9 +56,7 @@ pub fn mint(ctx: &Ctx<'_>, s: &Subject<'_>, aud: &str, scope: &str) -> Result<Mi
     };
     let access_token = mint::sign(&key, Typ::AccessToken, &claims).map_err(TokenError::Internal)?;
     let id_token = match s.user {
-        Some(user) if scope::contains(scope, "openid") => {
-            Some(id_token(ctx, user, s, scope, &access_token)?)
-        }
+        Some(user) if scope::contains(scope, "openid") => Some(id_token(ctx, user, s, scope, &access_token)?),
         _ => None,
     };
     Ok(Minted { access_token, jti: claims.jti, exp: claims.exp, id_token })
@@ -152,7 +150,13 @@ pub fn new_family(ctx: &Ctx<'_>, access: &Minted, b: &Binding<'_>) -> (String, R
     (token, row)
 }
 
-fn id_token(ctx: &Ctx<'_>, user: &User, s: &Subject<'_>, scope: &str, access_token: &str) -> Result<String, TokenError> {
+fn id_token(
+    ctx: &Ctx<'_>,
+    user: &User,
+    s: &Subject<'_>,
+    scope: &str,
+    access_token: &str,
+) -> Result<String, TokenError> {
     let settings = &ctx.app.settings;
     let client_id = ctx.client.id();
     // Federated logins (jwt-bearer) were not authenticated here: no acr or amr of ours.
