@@ -66,7 +66,8 @@ pub async fn find(store: &dyn Store, key: &str) -> anyhow::Result<User> {
 /// into those the user has; `null` removes one. `email` and `email_verified` are set too.
 pub async fn set_claims(store: &dyn Store, key: &str, input: &Value, now: i64) -> anyhow::Result<User> {
     let user = find(store, key).await?;
-    let (changes, email, verified) = claims::validate(input).map_err(|e| anyhow::anyhow!(e))?;
+    let claims::Validated { claims: changes, email, email_verified: verified } =
+        claims::validate(input).map_err(|e| anyhow::anyhow!(e))?;
     let mut merged: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
     for (k, v) in changes {
         if v.is_null() {
@@ -214,8 +215,8 @@ fn auth0_claims(v: &Value) -> String {
         let key = if name == "phone_number_verified" { "phone_verified" } else { name };
         if let Some(value) = v.get(key).filter(|x| !x.is_null()) {
             let one = json!({ name: value });
-            if let Ok((m, _, _)) = claims::validate(&one) {
-                out.extend(m);
+            if let Ok(v) = claims::validate(&one) {
+                out.extend(v.claims);
             }
         }
     }

@@ -99,9 +99,17 @@ pub fn release(user: &User, scope: &str, extra: &[String]) -> Map<String, Value>
     m
 }
 
+/// Claims checked for storing: the JSON-column claims (`null` means remove), and the email
+/// columns when they were given (`Some(None)` removes the email).
+pub struct Validated {
+    pub claims: Map<String, Value>,
+    pub email: Option<Option<String>>,
+    pub email_verified: Option<bool>,
+}
+
 /// Checks claims to store on a user: known names, the right types, URLs where URLs belong.
 /// A `null` value removes the claim. `email` and `email_verified` are returned apart.
-pub fn validate(input: &Value) -> Result<(Map<String, Value>, Option<Option<String>>, Option<bool>), String> {
+pub fn validate(input: &Value) -> Result<Validated, String> {
     let obj = input.as_object().ok_or("claims must be a JSON object")?;
     let (mut out, mut email, mut verified) = (Map::new(), None, None);
     for (k, v) in obj {
@@ -125,7 +133,7 @@ pub fn validate(input: &Value) -> Result<(Map<String, Value>, Option<Option<Stri
             _ => return Err(format!("{k} is not an OIDC Core §5.1 standard claim")),
         }
     }
-    Ok((out, email, verified))
+    Ok(Validated { claims: out, email, email_verified: verified })
 }
 
 fn check_value(name: &str, v: &Value) -> Result<(), String> {
@@ -276,9 +284,9 @@ mod tests {
     fn stored_claims_are_checked_by_type() {
         let ok = json!({"given_name": "Ada", "birthdate": "0000-12-10", "picture": "https://x.test/a.png",
                         "phone_number_verified": true, "address": {"country": "UK"}, "email": "a@x.test"});
-        let (m, email, _) = validate(&ok).unwrap(); // ok: unit test
-        assert_eq!(m.len(), 5);
-        assert_eq!(email, Some(Some("a@x.test".into())));
+        let v = validate(&ok).unwrap(); // ok: unit test
+        assert_eq!(v.claims.len(), 5);
+        assert_eq!(v.email, Some(Some("a@x.test".into())));
         for bad in [
             json!({"birthdate": "10/12/1815"}),
             json!({"picture": "javascript:alert(1)"}),
