@@ -55,7 +55,6 @@ pub async fn metadata(app: &AppState) -> Value {
         "claims_parameter_supported": true,
         "claim_types_supported": ["normal"],
         "acr_values_supported": [claims::ACR_PASSWORD],
-        "userinfo_signing_alg_values_supported": ["none"],
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
     })
