@@ -152,22 +152,13 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
     let code_challenge = pkce_challenge(app, &client, form).map_err(|d| fail("invalid_request", d))?;
     let prompt = parse_prompt(form.get("prompt")).map_err(|d| fail("invalid_request", d))?;
     let max_age = parse_max_age(form.get("max_age")).map_err(|d| fail("invalid_request", d))?;
-    let claims = form.get("claims").map(Requested::parse).transpose().map_err(|d| fail("invalid_request", d))?;
-    let claims = claims.unwrap_or_default();
-    // OIDC Core §5.5.1.1: an essential acr oauthd cannot achieve is a failed authentication.
-    if !claims.acr_met(claims::ACR_PASSWORD) {
-        return Err(fail("unmet_authentication_requirements", "the requested acr cannot be achieved"));
-    }
+    let (claims, expected_sub) = oidc_request(app, form).map_err(|(e, d)| fail(e, d))?;
     let (audience, scope) = resolve_target(&app.settings, &client, form, true).map_err(|e| match e {
         _ if prompt.none && !signed_in => fail("login_required", "the user is not signed in"),
         TokenError::InvalidScope(d) => fail("invalid_scope", &d),
         TokenError::InvalidTarget(d) => fail("invalid_target", &d),
         other => fail("invalid_request", &other.to_string()),
     })?;
-    // An id_token_hint we cannot verify only loses its effect: it could narrow, never widen.
-    let hint =
-        form.get("id_token_hint").and_then(|t| verify::id_token_hint(&app.keys.load(), &app.settings.issuer, t).ok());
-    let expected_sub = claims.sub.clone().or(hint.map(|(sub, _)| sub));
     let params = CARRIED.iter().filter_map(|k| form.get(k).map(|v| (k.to_string(), v.to_string()))).collect();
     Ok(AuthzRequest {
         client,
@@ -186,6 +177,22 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
         expected_sub,
         params,
     })
+}
+
+/// The `claims` parameter (OIDC Core §5.5) and the user the request insists on, from a `sub`
+/// value there or a verified `id_token_hint` (§3.1.2.1).
+fn oidc_request(app: &AppState, form: &Form) -> Result<(Requested, Option<String>), (&'static str, &'static str)> {
+    let claims = form.get("claims").map(Requested::parse).transpose().map_err(|d| ("invalid_request", d))?;
+    let claims = claims.unwrap_or_default();
+    // §5.5.1.1: an essential acr oauthd cannot achieve is a failed authentication.
+    if !claims.acr_met(claims::ACR_PASSWORD) {
+        return Err(("unmet_authentication_requirements", "the requested acr cannot be achieved"));
+    }
+    // An id_token_hint we cannot verify only loses its effect: it could narrow, never widen.
+    let hint =
+        form.get("id_token_hint").and_then(|t| verify::id_token_hint(&app.keys.load(), &app.settings.issuer, t).ok());
+    let expected_sub = claims.sub.clone().or(hint.map(|(sub, _)| sub));
+    Ok((claims, expected_sub))
 }
 
 /// The client and the redirect URI: any problem here is a page, never a redirect (§4.1.2.1).
