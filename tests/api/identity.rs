@@ -48,6 +48,31 @@ async fn an_identity_only_password_login_works_with_default_settings(b: Backend)
     assert_eq!((s, body["error"].as_str()), (400, Some("invalid_target")), "{body}");
 }
 
+async fn an_identity_only_login_refreshes_for_the_userinfo_endpoint(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    let (id, secret) = web_client(&t, |c| c.first_party = false).await;
+    t.user("oz", "pw-oz").await;
+    let br = Browser::new(&t);
+    let p = rp_params(&id, &[("scope", "openid email offline_access"), ("prompt", "consent")]);
+    let page = br.authorize(&p).await.text().await.unwrap();
+    let r = br.login(&page, &p, "oz", "pw-oz").await;
+    let page = br.follow(&r).await.text().await.unwrap();
+    assert!(page.contains("See your email address") && page.contains("Stay connected"), "{page}");
+    let r = br.consent(&page, &p, "allow").await;
+    let code = query_param(&location(&r), "code").expect("code");
+    let (s, body) = exchange_basic(&t, &id, &secret, &code, None).await;
+    assert_eq!(s, 200, "{body}");
+    let form = [("grant_type", "refresh_token"), ("refresh_token", body["refresh_token"].as_str().unwrap())];
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &form).await).await;
+    assert_eq!((s, body["scope"].as_str()), (200, Some("openid email offline_access")), "{body}");
+    let userinfo = format!("{}/userinfo", t.base);
+    t.verify(body["access_token"].as_str().unwrap(), &userinfo).await;
+    let (_, idt) = t.verify(body["id_token"].as_str().unwrap(), &id).await;
+    assert_eq!(idt["acr"], "urn:oauthd:pwd");
+    let r = t.http.get(&userinfo).bearer_auth(body["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 async fn identity_only_logins_grant_only_openid_connect_scopes(b: Backend) {
     let t = TestApp::spawn(b).await;
     let (id, secret) = t.client(&["password"], "read:x").await;
@@ -203,6 +228,7 @@ async fn discovery_lists_what_is_implemented(b: Backend) {
 on_both_backends!(
     an_identity_only_login_works_with_default_settings_through_the_login_page,
     an_identity_only_password_login_works_with_default_settings,
+    an_identity_only_login_refreshes_for_the_userinfo_endpoint,
     identity_only_logins_grant_only_openid_connect_scopes,
     default_audience_applies_only_when_the_client_is_granted_it,
     machine_grants_without_an_audience_stay_invalid_target,
