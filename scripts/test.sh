@@ -4,7 +4,8 @@
 #   1. cargo test: unit tests, the HTTP integration suite (tests/api, including the check that
 #      top-level modules import only downwards and never in a cycle) and property tests;
 #   2. tests/e2e/run.sh: the SPA flow in a real browser (Debian's Chromium);
-#   3. tests/interop/run.sh: third-party client libraries (Authlib, PyJWT, openid-client, jose).
+#   3. tests/interop/run.sh: third-party client libraries (Authlib, PyJWT, openid-client, jose) and
+#      relying parties on default settings (go-oidc, pyoidc, openidconnect).
 # Makes sure PostgreSQL, Chromium, Python and Node are installed first; fails loudly if not.
 # Arguments go to `cargo test` (e.g. `scripts/test.sh password` runs matching Rust tests only,
 # and then skips the browser and interop suites).

@@ -41,6 +41,38 @@ pub enum Profile {
     Production,
 }
 
+/// Which confidential clients must send PKCE (RFC 9700 §2.1.1); public clients always must.
+#[derive(Clone, Copy, Debug, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum PkceRequired {
+    /// Public clients, and confidential clients registered with `--require-pkce`.
+    Public,
+    /// Every client.
+    All,
+}
+
+impl<'de> Deserialize<'de> for PkceRequired {
+    /// `"public"` or `"all"`; the booleans of earlier versions still mean `all` (true) and
+    /// `public` (false).
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Flag(bool),
+            Name(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Flag(true) => Ok(PkceRequired::All),
+            Raw::Flag(false) => Ok(PkceRequired::Public),
+            Raw::Name(n) => match n.as_str() {
+                "public" | "false" => Ok(PkceRequired::Public),
+                "all" | "true" => Ok(PkceRequired::All),
+                _ => Err(serde::de::Error::custom(format!("expected \"public\" or \"all\", got {n:?}"))),
+            },
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -90,8 +122,8 @@ pub struct Settings {
     pub code_ttl: u64,
     /// SSO session lifetime in seconds.
     pub session_ttl: u64,
-    /// Require PKCE from confidential clients too (public clients always need it).
-    pub pkce_required: bool,
+    /// Which clients must use PKCE: `public` (and clients created with `--require-pkce`) or `all`.
+    pub pkce_required: PkceRequired,
     /// Clock skew allowed on assertion `exp`/`nbf`/`iat`, in seconds.
     pub jwt_clock_skew: u64,
     /// Default cache lifetime of remote key sets without `Cache-Control`, in seconds.
@@ -126,6 +158,12 @@ pub struct Settings {
     pub purge_interval: u64,
     /// Seconds a request may take in all: then 503 JSON on the back channel, 408 elsewhere.
     pub request_timeout: u64,
+    /// Seconds one back-channel logout delivery may take (connect, send, answer).
+    pub backchannel_logout_timeout: u64,
+    /// Attempts per back-channel logout delivery before it is dropped (and counted as failed).
+    pub backchannel_logout_attempts: u64,
+    /// Deliver back-channel logout tokens to http and loopback addresses (local testing only).
+    pub allow_http_loopback_backchannel: bool,
 }
 
 /// A setting that must never be printed.
@@ -170,7 +208,7 @@ impl Default for Settings {
             db_timeout_ms: 3000,
             code_ttl: 60,
             session_ttl: 8 * 3600,
-            pkce_required: true,
+            pkce_required: PkceRequired::Public,
             jwt_clock_skew: 60,
             jwks_cache_ttl: 600,
             allow_http_loopback_jwks: false,
@@ -186,6 +224,9 @@ impl Default for Settings {
             max_connections: 10_000,
             purge_interval: 300,
             request_timeout: 20,
+            backchannel_logout_timeout: 5,
+            backchannel_logout_attempts: 5,
+            allow_http_loopback_backchannel: false,
         }
     }
 }
@@ -314,7 +355,7 @@ impl Settings {
 
     /// Every numeric setting with its allowed range, so that no lifetime can overflow a
     /// timestamp and no timeout can outlast the requests it guards.
-    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 26] {
+    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 28] {
         const DAY: u64 = 86400;
         [
             ("access_token_ttl", self.access_token_ttl, 1, DAY, "seconds"),
@@ -344,11 +385,18 @@ impl Settings {
             ("argon2_memory_kib", u64::from(self.argon2_memory_kib), 8, 4 * 1024 * 1024, "KiB"),
             ("argon2_iterations", u64::from(self.argon2_iterations), 1, 100, "passes"),
             ("argon2_parallelism", u64::from(self.argon2_parallelism), 1, 64, "lanes"),
+            ("backchannel_logout_timeout", self.backchannel_logout_timeout, 1, 60, "seconds"),
+            ("backchannel_logout_attempts", self.backchannel_logout_attempts, 1, 20, "attempts"),
         ]
     }
 
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.issuer)
+    }
+
+    /// The userinfo endpoint: also the audience of identity-only access tokens.
+    pub fn userinfo_endpoint(&self) -> String {
+        format!("{}/userinfo", self.issuer)
     }
 
     pub fn default_audience(&self) -> Option<&str> {

@@ -1,7 +1,7 @@
 //! oauthd: a standalone OAuth 2.0 authorization server (RFC 6749) issuing RFC 9068 JWT access tokens.
 //!
 //! Layers, bottom up; a module imports only from its own layer or below (`tests/layers.rs`):
-//! 0 `config`, `clock`, `metrics` · 1 `store` · 2 `oauth`, `jwt`, `password` · 3 `state` ·
+//! 0 `config`, `clock`, `metrics` · 1 `store` · 2 `oauth`, `jwt`, `net`, `password` · 3 `state` ·
 //! 4 `flows`, then `admin` · 5 `http` · 6 `cli`.
 
 pub mod admin;
@@ -12,6 +12,7 @@ pub mod flows;
 pub mod http;
 pub mod jwt;
 pub mod metrics;
+pub mod net;
 pub mod oauth;
 pub mod password;
 pub mod state;

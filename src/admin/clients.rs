@@ -54,6 +54,18 @@ pub struct NewClient {
     /// Accept a plain-http `jwks_uri` on loopback (the `allow_http_loopback_jwks` setting).
     #[arg(skip)]
     pub allow_http_loopback_jwks: bool,
+    /// Require PKCE (S256) from this confidential client too (public clients always need it).
+    #[arg(long)]
+    pub require_pkce: bool,
+    /// OIDC Back-Channel Logout: the https URL logout tokens are POSTed to when a user's session ends.
+    #[arg(long)]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client needs `sid` in logout tokens (oauthd always sends it).
+    #[arg(long)]
+    pub backchannel_logout_session_required: bool,
+    /// Accept an http or loopback `--backchannel-logout-uri` (the `allow_http_loopback_backchannel` setting).
+    #[arg(skip)]
+    pub allow_http_loopback_backchannel: bool,
 }
 
 /// Creates the client and returns it with its one-time secret. Everything is checked before
@@ -90,6 +102,9 @@ pub async fn create(
         auth_method: if key_auth { AuthMethod::PrivateKeyJwt } else { AuthMethod::ClientSecret },
         jwks_uri: req.jwks_uri.clone(),
         jwks_json: req.jwks_json.clone(),
+        require_pkce: req.require_pkce,
+        backchannel_logout_uri: req.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: req.backchannel_logout_session_required,
     };
     store.insert_client(&client).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {
@@ -146,6 +161,11 @@ fn check(req: &NewClient) -> anyhow::Result<(String, Vec<String>, bool)> {
         other => anyhow::bail!("unknown --auth-method {other}"),
     };
     validate_keys(req)?;
+    if let Some(uri) = &req.backchannel_logout_uri {
+        // Back-Channel Logout §2.2: an absolute URL without a fragment; we also insist on https.
+        crate::net::check_url(uri, req.allow_http_loopback_backchannel)
+            .map_err(|e| anyhow::anyhow!("--backchannel-logout-uri {e} (allow_http_loopback_backchannel = true permits http and loopback, for testing)"))?;
+    }
     Ok((id, grants, key_auth))
 }
 
@@ -225,6 +245,9 @@ pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> any
         "allowed_origins": split(&c.allowed_origins),
         "post_logout_redirect_uris": split(&c.post_logout_redirect_uris),
         "first_party": c.first_party,
+        "require_pkce": c.public || c.require_pkce,
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "disabled": c.disabled,
         "apis": grants,
         "created_at": c.created_at,

@@ -1,7 +1,10 @@
-//! User management and the Auth0 bulk-export import (NDJSON or a JSON array).
+//! User management, their OIDC Core §5.1 claims, and the Auth0 bulk-export import (NDJSON or a
+//! JSON array). Ending a user's sessions queues back-channel logout tokens (OIDC Back-Channel
+//! Logout 1.0), which a running server delivers.
 
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 
+use crate::oauth::claims;
 use crate::password::{Passwords, MAX_PASSWORD_BYTES};
 use crate::store::{Store, StoreError, User};
 
@@ -38,6 +41,7 @@ pub async fn create(
         locked_until: 0,
         created_at: now,
         updated_at: now,
+        claims: "{}".into(),
     };
     insert(store, &user).await?;
     Ok(user)
@@ -58,6 +62,37 @@ pub async fn find(store: &dyn Store, key: &str) -> anyhow::Result<User> {
     store.find_user_by_username(key).await?.ok_or_else(|| anyhow::anyhow!("no user {key}"))
 }
 
+/// Sets standard claims on a user (OIDC Core §5.1): `input` is a JSON object of claims, merged
+/// into those the user has; `null` removes one. `email` and `email_verified` are set too.
+pub async fn set_claims(store: &dyn Store, key: &str, input: &Value, now: i64) -> anyhow::Result<User> {
+    let user = find(store, key).await?;
+    let claims::Validated { claims: changes, email, email_verified: verified } =
+        claims::validate(input).map_err(|e| anyhow::anyhow!(e))?;
+    let mut merged: Map<String, Value> = serde_json::from_str(&user.claims).unwrap_or_default();
+    for (k, v) in changes {
+        if v.is_null() {
+            merged.remove(&k);
+        } else {
+            merged.insert(k, v);
+        }
+    }
+    let email = email.unwrap_or(user.email.clone());
+    // A new address is not verified unless the same change says so.
+    let verified = verified.unwrap_or(user.email_verified && email == user.email);
+    let text = Value::Object(merged).to_string();
+    store.set_user_claims(&user.id, email.as_deref(), verified, &text, now).await?;
+    find(store, &user.id).await
+}
+
+/// Ends every SSO session of the user and revokes their refresh tokens: the operator's "sign
+/// this user out everywhere". The clients of those sessions get back-channel logout tokens.
+pub async fn revoke_sessions(store: &dyn Store, key: &str, now: i64) -> anyhow::Result<(User, u64)> {
+    let user = find(store, key).await?;
+    let queued = store.end_user_sessions(&user.id, now).await?;
+    store.revoke_user_refresh_tokens(&user.id, now).await?;
+    Ok((user, queued))
+}
+
 /// A new password also ends every session the old one opened: refresh tokens are revoked.
 pub async fn set_password(
     store: &dyn Store,
@@ -70,6 +105,7 @@ pub async fn set_password(
     let user = find(store, key).await?;
     store.set_password_hash(&user.id, &pw.hash(password.to_string()).await?, now).await?;
     store.revoke_user_refresh_tokens(&user.id, now).await?;
+    store.end_user_sessions(&user.id, now).await?;
     Ok(user)
 }
 
@@ -78,6 +114,7 @@ pub async fn set_disabled(store: &dyn Store, key: &str, disabled: bool, now: i64
     store.set_user_disabled(&user.id, disabled, now).await?;
     if disabled {
         store.revoke_user_refresh_tokens(&user.id, now).await?;
+        store.end_user_sessions(&user.id, now).await?;
     }
     Ok(user)
 }
@@ -85,14 +122,16 @@ pub async fn set_disabled(store: &dyn Store, key: &str, disabled: bool, now: i64
 pub async fn delete(store: &dyn Store, key: &str, now: i64) -> anyhow::Result<User> {
     let user = find(store, key).await?;
     store.revoke_user_refresh_tokens(&user.id, now).await?;
+    store.end_user_sessions(&user.id, now).await?;
     store.delete_user(&user.id).await?;
     Ok(user)
 }
 
 pub fn to_json(u: &User) -> Value {
+    let claims: Value = serde_json::from_str(&u.claims).unwrap_or_else(|_| json!({}));
     json!({
         "user_id": u.id, "username": u.username, "email": u.email, "email_verified": u.email_verified,
-        "disabled": u.disabled, "created_at": u.created_at, "updated_at": u.updated_at,
+        "claims": claims, "disabled": u.disabled, "created_at": u.created_at, "updated_at": u.updated_at,
     })
 }
 
@@ -163,5 +202,23 @@ fn auth0_user(v: &Value, now: i64) -> Result<User, String> {
         locked_until: 0,
         created_at: now,
         updated_at: now,
+        claims: auth0_claims(v),
     })
+}
+
+/// The standard claims of an Auth0 record (its root attributes `name`, `given_name`,
+/// `family_name`, `nickname`, `picture`, `phone_number`, `phone_verified`, … of the same names).
+/// A value oauthd would refuse is left out rather than failing the record.
+fn auth0_claims(v: &Value) -> String {
+    let mut out = Map::new();
+    for name in claims::SETTABLE {
+        let key = if name == "phone_number_verified" { "phone_verified" } else { name };
+        if let Some(value) = v.get(key).filter(|x| !x.is_null()) {
+            let one = json!({ name: value });
+            if let Ok(v) = claims::validate(&one) {
+                out.extend(v.claims);
+            }
+        }
+    }
+    Value::Object(out).to_string()
 }

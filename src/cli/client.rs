@@ -104,6 +104,7 @@ async fn create(store: &dyn Store, s: &Settings, c: Create) -> anyhow::Result<()
     let req = NewClient {
         jwks_json: c.jwks_file.map(std::fs::read_to_string).transpose()?,
         allow_http_loopback_jwks: s.allow_http_loopback_jwks,
+        allow_http_loopback_backchannel: s.allow_http_loopback_backchannel,
         ..c.client
     };
     let (client, secret) = admin::clients::create(store, req, s.default_audience(), now()).await?;

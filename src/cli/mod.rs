@@ -1,6 +1,7 @@
 //! The command line: the parser, dispatch to one module per command group, and shared helpers.
 
 mod api;
+mod claims;
 mod client;
 mod keys;
 mod serve;

@@ -1,10 +1,11 @@
-//! `user create|list|show|set-password|disable|enable|delete|link|import`.
+//! `user create|update|list|show|set-password|disable|enable|delete|revoke-sessions|link|import`.
 
 use std::io::Read;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
+use super::claims::ClaimArgs;
 use super::{output, pretty};
 use crate::admin::users;
 use crate::clock::now;
@@ -14,19 +15,13 @@ use crate::store::Store;
 #[derive(Subcommand, Debug)]
 pub enum UserCmd {
     /// Create a local user, reading the password from stdin.
-    Create {
-        /// The login name (1 to 256 characters).
-        #[arg(long)]
-        username: String,
-        /// The user's email address.
-        #[arg(long)]
-        email: Option<String>,
-        /// Read the password from stdin (required; one trailing newline is dropped).
-        #[arg(long, required = true)]
-        password_stdin: bool,
-        /// Print the new user as one line of JSON.
-        #[arg(long)]
-        json: bool,
+    Create(Box<CreateUser>),
+    /// Set a user's email and standard claims (OIDC Core §5.1); `null` in --claims removes one.
+    Update(Box<UpdateUser>),
+    /// End all of a user's sessions (back-channel logout to their clients) and revoke their refresh tokens.
+    RevokeSessions {
+        /// The user's ID or username.
+        user: String,
     },
     /// List users.
     List,
@@ -79,14 +74,67 @@ pub enum UserCmd {
     },
 }
 
+#[derive(Args, Debug)]
+pub struct CreateUser {
+    /// The login name (1 to 256 characters).
+    #[arg(long)]
+    username: String,
+    /// The user's email address.
+    #[arg(long)]
+    email: Option<String>,
+    /// Read the password from stdin (required; one trailing newline is dropped).
+    #[arg(long, required = true)]
+    password_stdin: bool,
+    /// Print the new user as one line of JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    claims: ClaimArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct UpdateUser {
+    /// The user's ID or username.
+    user: String,
+    /// The user's email address (a new one is unverified unless --email-verified true).
+    #[arg(long)]
+    email: Option<String>,
+    #[command(flatten)]
+    claims: ClaimArgs,
+}
+
 pub async fn run(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Result<()> {
     let t = now();
     let pw = || crate::state::passwords_for(s);
     match cmd {
-        UserCmd::Create { username, email, json, .. } => {
+        UserCmd::Create(c) => {
+            let CreateUser { username, email, json, claims, .. } = *c;
+            let extra = claims.to_json()?;
+            if let Some(v) = &extra {
+                crate::oauth::claims::validate(v).map_err(|e| anyhow::anyhow!(e))?;
+            }
             let password = read_password()?;
-            let u = users::create(store, &pw()?, &s.user_connection, &username, email.as_deref(), &password, t).await?;
+            let mut u =
+                users::create(store, &pw()?, &s.user_connection, &username, email.as_deref(), &password, t).await?;
+            if let Some(v) = extra {
+                u = users::set_claims(store, &u.id, &v, t).await?;
+            }
             output(json, &json!({ "user_id": u.id, "username": u.username }), pretty)?;
+        }
+        UserCmd::Update(c) => {
+            let UpdateUser { user, email, claims } = *c;
+            let mut v = claims.to_json()?.unwrap_or_else(|| json!({}));
+            if let Some(e) = email {
+                v["email"] = json!(e);
+            }
+            pretty(&users::to_json(&users::set_claims(store, &user, &v, t).await?))?;
+        }
+        UserCmd::RevokeSessions { user } => {
+            let (u, queued) = users::revoke_sessions(store, &user, t).await?;
+            eprintln!(
+                "sessions of {} ended ({queued} back-channel logout tokens queued); refresh tokens revoked",
+                u.id
+            );
         }
         UserCmd::List => {
             pretty(&Value::from(store.list_users().await?.iter().map(users::to_json).collect::<Vec<_>>()))?

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 use crate::clock::now;
 use crate::flows::grants::GrantType;
 use crate::jwt::keys::public_jwks;
+use crate::oauth::claims;
 use crate::oauth::scope::OIDC_SCOPES;
 use crate::state::AppState;
 
@@ -33,7 +34,7 @@ pub async fn metadata(app: &AppState) -> Value {
         "end_session_endpoint": format!("{iss}/logout"),
         "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
+        "response_modes_supported": ["query", "form_post"],
         "code_challenge_methods_supported": ["S256"],
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
@@ -50,8 +51,12 @@ pub async fn metadata(app: &AppState) -> Value {
         "scopes_supported": scopes,
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "claims_supported": ["iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "at_hash", "azp",
-                             "email", "email_verified", "name", "preferred_username", "updated_at"],
+        "claims_supported": claims::supported(),
+        "claims_parameter_supported": true,
+        "claim_types_supported": ["normal"],
+        "acr_values_supported": [claims::ACR_PASSWORD],
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
     })
 }
 

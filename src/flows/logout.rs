@@ -1,7 +1,10 @@
 //! Logout, OIDC RP-Initiated Logout 1.0 §2–3: ends the SSO session, then names the registered
 //! `post_logout_redirect_uri` of the client given by `client_id` or by a verified `id_token_hint`.
 //! A GET ends the session at once (like Auth0); the spec's confirmation question is not asked.
+//! The session's clients get logout tokens (Back-Channel Logout 1.0 §2.5), sent by
+//! `flows::backchannel` once the session has ended.
 
+use crate::clock::now;
 use crate::jwt::verify;
 use crate::oauth::{secret, Form};
 use crate::state::AppState;
@@ -20,7 +23,11 @@ pub enum LogoutError {
 pub async fn logout(app: &AppState, form: &Form, session_token: Option<&str>) -> Result<Option<String>, LogoutError> {
     let uri = target(app, form).await?;
     if let Some(token) = session_token {
-        app.store.delete_session(&secret::digest(token)).await.map_err(|_| LogoutError::Unavailable)?;
+        let queued =
+            app.store.end_session(&secret::digest(token), now()).await.map_err(|_| LogoutError::Unavailable)?;
+        if queued > 0 {
+            app.logout_wakeup.notify_one();
+        }
     }
     Ok(uri.map(|uri| {
         let mut ser = url::form_urlencoded::Serializer::new(String::new());

@@ -147,6 +147,7 @@ pub async fn serve_until(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> anyhow::Result<()> {
     crate::metrics::spawn_upkeep();
+    crate::flows::backchannel::spawn(app.clone());
     let limits = server::ConnLimits::from_settings(&app.settings);
     server::serve(listener, router(app)?, limits, shutdown).await?;
     Ok(())

@@ -1,4 +1,5 @@
-//! Minting: RFC 9068 JWT access tokens (`typ: at+jwt`) and OIDC Core §2 ID tokens (`typ: JWT`).
+//! Minting: RFC 9068 JWT access tokens (`typ: at+jwt`), OIDC Core §2 ID tokens (`typ: JWT`) and
+//! Back-Channel Logout 1.0 §2.4 logout tokens (`typ: logout+jwt`).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -25,6 +26,10 @@ pub struct AccessClaims<'a> {
     /// For jwt-bearer: the trusted issuer whose assertion this token was exchanged for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub idp: Option<&'a str>,
+    /// Claims the OIDC `claims` request parameter asked /userinfo for (OIDC Core §5.5), beyond
+    /// those of the scopes: /userinfo has only the token to go by.
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    pub userinfo_claims: &'a [String],
 }
 
 #[derive(Debug, Serialize)]
@@ -40,14 +45,37 @@ pub struct IdClaims<'a> {
     pub nonce: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub acr: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amr: Option<[&'a str; 1]>,
+    /// The SSO session (OIDC Back-Channel Logout 1.0 §2.1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
     #[serde(flatten)]
     pub profile: serde_json::Map<String, serde_json::Value>,
+}
+
+/// OIDC Back-Channel Logout 1.0 §2.4.
+#[derive(Debug, Serialize)]
+pub struct LogoutClaims<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
+    pub events: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sid: Option<&'a str>,
 }
 
 #[derive(Clone, Copy)]
 pub enum Typ {
     AccessToken,
     IdToken,
+    /// `logout+jwt`, Back-Channel Logout 1.0 §2.4.
+    LogoutToken,
 }
 
 /// Serialises `claims` and signs them with `key`. The header is built from the key itself.
@@ -55,6 +83,7 @@ pub fn sign<T: Serialize>(key: &SigningKey, typ: Typ, claims: &T) -> anyhow::Res
     let typ = match typ {
         Typ::AccessToken => "at+jwt",
         Typ::IdToken => "JWT",
+        Typ::LogoutToken => "logout+jwt",
     };
     let header = format!(r#"{{"alg":"{}","typ":"{}","kid":"{}"}}"#, key.alg.as_str(), typ, key.kid);
     let payload = serde_json::to_vec(claims)?;

@@ -20,6 +20,8 @@ pub struct VerifiedAccess {
     pub jti: String,
     #[serde(default)]
     pub gty: String,
+    #[serde(default)]
+    pub userinfo_claims: Vec<String>,
 }
 
 pub fn access_token(ring: &Keyring, issuer: &str, token: &str) -> Result<VerifiedAccess, &'static str> {

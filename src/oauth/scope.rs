@@ -1,7 +1,7 @@
 //! Scope syntax and narrowing, RFC 6749 §3.3.
 
-/// OIDC scopes that user flows may request on top of an API's scopes.
-pub const OIDC_SCOPES: [&str; 4] = ["openid", "profile", "email", "offline_access"];
+/// OIDC scopes that user flows may request on top of an API's scopes (OIDC Core §5.4, §11).
+pub const OIDC_SCOPES: [&str; 6] = ["openid", "profile", "email", "address", "phone", "offline_access"];
 
 /// Checks the RFC 6749 §3.3 scope-token grammar: `1*( %x21 / %x23-5B / %x5D-7E )`.
 pub fn is_valid_token(t: &str) -> bool {

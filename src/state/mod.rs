@@ -11,12 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use tokio::sync::Notify;
 
 use crate::clock::now;
 use crate::config::Settings;
 use crate::jwt::kek::Kek;
 use crate::jwt::keys::{self, Keyring};
 use crate::jwt::remote_jwks::JwksCache;
+use crate::net::{Outbound, Policy};
 use crate::password::{self, Passwords};
 use crate::store::{Change, Client, ClientGrant, Store, StoreError, TrustedIssuer};
 use cache::ReadThrough;
@@ -39,6 +41,10 @@ pub struct AppState {
     pub jwks: JwksCache,
     pub kek: Option<Kek>,
     pub limits: Limits,
+    /// Outbound HTTP to client-registered URLs (back-channel logout), SSRF-hardened.
+    pub outbound: Outbound,
+    /// Wakes the back-channel logout delivery at once when a logout queued tokens.
+    pub logout_wakeup: Notify,
 }
 
 impl AppState {
@@ -76,7 +82,13 @@ impl AppState {
         kek: Option<Kek>,
     ) -> anyhow::Result<AppState> {
         let cache_ttl = Duration::from_secs(settings.client_cache_ttl);
+        let outbound = Outbound::new(Policy {
+            allow_loopback: settings.allow_http_loopback_backchannel,
+            timeout: Duration::from_secs(settings.backchannel_logout_timeout),
+        })?;
         Ok(AppState {
+            outbound,
+            logout_wakeup: Notify::new(),
             clients: ReadThrough::new(settings.client_cache_capacity, cache_ttl),
             issuers: ReadThrough::new(ISSUER_CAPACITY, cache_ttl),
             origins: ReadThrough::new(1, cache_ttl),

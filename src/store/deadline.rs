@@ -129,4 +129,11 @@ bounded_store! {
     jti_seen(issuer: &str, jti: &str) -> bool;
     link_user(issuer: &str, subject: &str, user_id: &str, now: i64) -> ();
     linked_user(issuer: &str, subject: &str) -> Option<String>;
+    set_user_claims(id: &str, email: Option<&str>, email_verified: bool, claims: &str, now: i64) -> bool;
+    add_session_client(sid: &str, client_id: &str) -> ();
+    end_session(hash: &str, now: i64) -> u64;
+    end_user_sessions(user_id: &str, now: i64) -> u64;
+    claim_logout_deliveries(now: i64, lease_until: i64, limit: i64) -> Vec<LogoutDelivery>;
+    finish_logout_delivery(id: &str) -> ();
+    retry_logout_delivery(id: &str, attempts: i64, next_attempt_at: i64) -> ();
 }

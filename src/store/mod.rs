@@ -5,6 +5,8 @@ mod deadline;
 mod models;
 pub mod tx;
 #[macro_use]
+mod oidc_sql;
+#[macro_use]
 mod refresh_sql;
 #[macro_use]
 mod sql;
@@ -194,6 +196,27 @@ pub trait Store: Send + Sync {
     /// codes, sessions, and refresh families that ended (revoked or expired) once their last
     /// access token expired. Returns the rows.
     async fn purge_expired(&self, now: i64) -> Result<u64>;
+
+    /// Sets the user's email and the other OIDC Core §5.1 claims (a JSON object).
+    async fn set_user_claims(
+        &self,
+        id: &str,
+        email: Option<&str>,
+        email_verified: bool,
+        claims: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Records that `client_id` got a code in session `sid`, so that its logout reaches the client.
+    async fn add_session_client(&self, sid: &str, client_id: &str) -> Result<()>;
+    /// Ends the session with cookie digest `hash`, queueing back-channel logout tokens for its
+    /// clients in the same transaction. Returns how many were queued.
+    async fn end_session(&self, hash: &str, now: i64) -> Result<u64>;
+    /// Ends every session of the user, as `end_session` does.
+    async fn end_user_sessions(&self, user_id: &str, now: i64) -> Result<u64>;
+    /// Claims up to `limit` deliveries due at `now`, each until `lease_until`.
+    async fn claim_logout_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<LogoutDelivery>>;
+    async fn finish_logout_delivery(&self, id: &str) -> Result<()>;
+    async fn retry_logout_delivery(&self, id: &str, attempts: i64, next_attempt_at: i64) -> Result<()>;
 }
 
 /// Connects to the backend named by the URL scheme. `timeout` bounds getting a connection

@@ -20,6 +20,11 @@ pub struct Client {
     pub auth_method: AuthMethod,
     pub jwks_uri: Option<String>,
     pub jwks_json: Option<String>,
+    /// PKCE even though the client is confidential (public clients always need it).
+    pub require_pkce: bool,
+    /// OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed.
+    pub backchannel_logout_uri: Option<String>,
+    pub backchannel_logout_session_required: bool,
 }
 
 impl Client {
@@ -66,6 +71,8 @@ pub struct User {
     pub locked_until: i64,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The OIDC Core §5.1 claims set on the user, as a JSON object (see `oauth::claims`).
+    pub claims: String,
 }
 
 /// Brute-force policy applied by `Store::record_login_failure`.
@@ -154,6 +161,10 @@ pub struct AuthCode {
     pub access_jti: Option<String>,
     pub access_exp: Option<i64>,
     pub family_id: Option<String>,
+    /// The SSO session the code was issued in (its `sid`).
+    pub sid: Option<String>,
+    /// The claims the request asked for (`oauth::claims::Requested`, as JSON).
+    pub claims: Option<String>,
 }
 
 /// A signed-in browser (SSO session); the cookie carries the token, the row its hash.
@@ -164,6 +175,20 @@ pub struct Session {
     pub auth_time: i64,
     pub created_at: i64,
     pub expires_at: i64,
+    /// The public session ID of OIDC Back-Channel Logout 1.0 §2.1.
+    pub sid: Option<String>,
+}
+
+/// A logout token still to be delivered to a client (OIDC Back-Channel Logout 1.0 §2.5).
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct LogoutDelivery {
+    pub id: String,
+    pub client_id: String,
+    pub sub: String,
+    pub sid: Option<String>,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub created_at: i64,
 }
 
 /// What a successful code redemption stores in the same transaction as consuming the code.

@@ -120,4 +120,4 @@ async fn relay(listener: &mut PgListener, changes: &Changes, timeout: Duration) 
     }
 }
 
-impl_sql_store!(PgStore, Postgres);
+with_oidc_methods!(PgStore, Postgres);

@@ -74,6 +74,9 @@ macro_rules! refresh_sql {
                 // Kept an hour past expiry, so that a replayed code still revokes what it issued.
                 "delete from auth_codes where hash in (select hash from auth_codes where expires_at < $1 - 3600 limit $2)",
                 "delete from sessions where hash in (select hash from sessions where expires_at < $1 limit $2)",
+                // Which clients a session logged in, for back-channel logout: gone with the session.
+                "delete from session_clients where (sid, client_id) in (select sid, client_id from session_clients
+                 where sid not in (select sid from sessions where sid is not null and expires_at >= $1) limit $2)",
                 // A family that ended stays while access tokens minted in it live: it denies them.
                 "delete from refresh_families where id in (select id from refresh_families
                  where idle_expires_at <= $1 and access_exp < $1 limit $2)",

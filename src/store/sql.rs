@@ -3,11 +3,14 @@
 //! connects and migrates.
 
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty; $($oidc:tt)*) => {
         refresh_sql!($db);
+        oidc_sql_fns!($db);
 
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
+            $($oidc)*
+
             async fn ping(&self) -> Result<()> {
                 sqlx::query("select 1").execute(&self.pool).await?;
                 Ok(())
@@ -29,13 +32,15 @@ macro_rules! impl_sql_store {
                 sqlx::query(
                     "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
                      allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris,
-                     auth_method, jwks_uri, jwks_json)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     auth_method, jwks_uri, jwks_json, require_pkce, backchannel_logout_uri,
+                     backchannel_logout_session_required)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
                 )
                 .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
                 .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
                 .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
                 .bind(&c.post_logout_redirect_uris).bind(c.auth_method.as_str()).bind(&c.jwks_uri).bind(&c.jwks_json)
+                .bind(c.require_pkce).bind(&c.backchannel_logout_uri).bind(c.backchannel_logout_session_required)
                 .execute(&self.pool).await?;
                 self.changes.send(Change::Client(c.id.clone()));
                 Ok(())
@@ -146,11 +151,11 @@ macro_rules! impl_sql_store {
             async fn insert_user(&self, u: &User) -> Result<()> {
                 sqlx::query(
                     "insert into users (id, username, username_lower, email, email_verified, password_hash,
-                     disabled, created_at, updated_at) values ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                     disabled, created_at, updated_at, claims) values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&u.id).bind(&u.username).bind(&u.username_lower).bind(&u.email)
                 .bind(u.email_verified).bind(&u.password_hash).bind(u.disabled)
-                .bind(u.created_at).bind(u.updated_at).execute(&self.pool).await?;
+                .bind(u.created_at).bind(u.updated_at).bind(&u.claims).execute(&self.pool).await?;
                 Ok(())
             }
 
@@ -246,12 +251,12 @@ macro_rules! impl_sql_store {
             async fn insert_code(&self, c: &AuthCode) -> Result<()> {
                 sqlx::query(
                     "insert into auth_codes (hash, client_id, user_id, redirect_uri, redirect_uri_given, code_challenge,
-                     scope, audience, nonce, auth_time, created_at, expires_at)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                     scope, audience, nonce, auth_time, created_at, expires_at, sid, claims)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
                 )
                 .bind(&c.hash).bind(&c.client_id).bind(&c.user_id).bind(&c.redirect_uri).bind(c.redirect_uri_given)
                 .bind(&c.code_challenge).bind(&c.scope).bind(&c.audience).bind(&c.nonce).bind(c.auth_time)
-                .bind(c.created_at).bind(c.expires_at)
+                .bind(c.created_at).bind(c.expires_at).bind(&c.sid).bind(&c.claims)
                 .execute(&self.pool).await?;
                 Ok(())
             }
@@ -305,8 +310,8 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_session(&self, s: &Session) -> Result<()> {
-                sqlx::query("insert into sessions (hash, user_id, auth_time, created_at, expires_at) values ($1, $2, $3, $4, $5)")
-                    .bind(&s.hash).bind(&s.user_id).bind(s.auth_time).bind(s.created_at).bind(s.expires_at)
+                sqlx::query("insert into sessions (hash, user_id, auth_time, created_at, expires_at, sid) values ($1, $2, $3, $4, $5, $6)")
+                    .bind(&s.hash).bind(&s.user_id).bind(s.auth_time).bind(s.created_at).bind(s.expires_at).bind(&s.sid)
                     .execute(&self.pool).await?;
                 Ok(())
             }

@@ -90,4 +90,4 @@ async fn poll_changes(pool: SqlitePool, changes: Changes, mut last: i64) {
     }
 }
 
-impl_sql_store!(SqliteStore, Sqlite);
+with_oidc_methods!(SqliteStore, Sqlite);

@@ -54,7 +54,7 @@ async fn pkce_failures_are_invalid_grant_and_a_malformed_verifier_is_invalid_req
 }
 
 async fn a_verifier_without_a_challenge_is_a_pkce_downgrade(b: Backend) {
-    let t = TestApp::spawn_with(b, |s| s.pkce_required = false).await;
+    let t = TestApp::spawn(b).await;
     let (id, secret) = t.client(&["authorization_code"], "read:x").await;
     let req_uri = REDIRECT;
     // A confidential client registered with our redirect URI.

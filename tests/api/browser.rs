@@ -148,3 +148,51 @@ pub fn assert_page_headers(h: &reqwest::header::HeaderMap) {
     assert_eq!(h["referrer-policy"], "no-referrer");
     assert_eq!(h["cache-control"], "no-store");
 }
+
+/// A confidential web client with only the authorization-code grant and no API grant, as an
+/// off-the-shelf OIDC relying party is set up. `tweak` changes its registration. Returns (id, secret).
+pub async fn web_client(t: &TestApp, tweak: impl FnOnce(&mut oauthd::admin::clients::NewClient)) -> (String, String) {
+    let mut req = oauthd::admin::clients::NewClient {
+        name: "Web RP".into(),
+        grants: vec!["authorization_code".into(), "refresh_token".into()],
+        redirect_uris: vec![REDIRECT.into()],
+        post_logout_redirect_uris: vec!["http://127.0.0.1:9999/bye".into()],
+        first_party: true,
+        allow_http_loopback_backchannel: t.app.settings.allow_http_loopback_backchannel,
+        ..Default::default()
+    };
+    tweak(&mut req);
+    let (c, secret) =
+        oauthd::admin::clients::create(t.app.store.as_ref(), req, None, oauthd::clock::now()).await.unwrap();
+    (c.id, secret.unwrap_or_default())
+}
+
+/// The parameters an OIDC library sends for an identity-only login: no audience, no PKCE.
+pub fn rp_params<'p>(client_id: &'p str, extra: &[(&'p str, &'p str)]) -> Vec<(&'p str, &'p str)> {
+    let mut p = params(client_id, &[("code_challenge", ""), ("code_challenge_method", ""), ("audience", "")]);
+    p.retain(|(k, _)| *k != "scope");
+    p.push(("scope", "openid profile email"));
+    for (k, v) in extra {
+        p.retain(|(pk, _)| pk != k);
+        if !v.is_empty() {
+            p.push((k, v));
+        }
+    }
+    p
+}
+
+/// The code exchange of a confidential client (client_secret_basic).
+pub async fn exchange_basic(
+    t: &TestApp,
+    id: &str,
+    secret: &str,
+    code: &str,
+    verifier: Option<&str>,
+) -> (u16, serde_json::Value) {
+    let mut form = vec![("grant_type", "authorization_code"), ("code", code), ("redirect_uri", REDIRECT)];
+    if let Some(v) = verifier {
+        form.push(("code_verifier", v));
+    }
+    let (s, _, body) = crate::helpers::json(t.post_token_basic(id, secret, &form).await).await;
+    (s, body)
+}

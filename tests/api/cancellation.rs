@@ -1,5 +1,6 @@
 //! A store call cut off part-way (a deadline, a client that went away) must not leave its
-//! connection inside a transaction (transact-rs/sqlx#4393): every multi-statement operation is
+//! connection inside a transaction (transact-rs/sqlx#4393): every multi-statement operation (the
+//! session ends of back-channel logout too) is
 //! cancelled at each of its await points, then no session may be idle in a transaction and the
 //! next autocommit write must take effect at once.
 
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use futures_util::FutureExt;
 use oauthd::clock::now;
-use oauthd::store::{AuthCode, Redemption, RefreshFamily, Rotation, Store};
+use oauthd::store::{AuthCode, Redemption, RefreshFamily, Rotation, Session, Store};
 use sqlx::Connection;
 
 use crate::helpers::*;
@@ -67,6 +68,8 @@ fn code_row(hash: &str, client: &str, user: &str) -> AuthCode {
         access_jti: None,
         access_exp: None,
         family_id: None,
+        sid: None,
+        claims: None,
     }
 }
 
@@ -177,6 +180,21 @@ async fn a_cancelled_store_call_never_leaves_a_connection_inside_a_transaction(b
     });
     cut_everywhere!(probe, |i| async {
         let _ = s.grant_consent(u, c, API, &format!("read:x s{i}"), n).await;
+    });
+    cut_everywhere!(probe, |i| async {
+        let sid = format!("sid{i}");
+        let session = Session {
+            hash: format!("sess{i}"),
+            user_id: u.to_string(),
+            auth_time: n,
+            created_at: n,
+            expires_at: n + 600,
+            sid: Some(sid.clone()),
+        };
+        let _ = s.insert_session(&session).await;
+        let _ = s.add_session_client(&sid, c).await;
+        let _ = s.end_session(&session.hash, n).await;
+        let _ = s.end_user_sessions(u, n).await;
     });
     if b == Backend::Postgres {
         assert_eq!(idle_in_transaction(&url).await, 0, "a cut transaction was returned to the pool");

@@ -5,13 +5,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Every top-level module and its layer, bottom up.
-const LAYERS: [(&str, u8); 12] = [
+const LAYERS: [(&str, u8); 13] = [
     ("config", 0),
     ("clock", 0),
     ("metrics", 0),
     ("store", 1),
     ("oauth", 2),
     ("jwt", 2),
+    ("net", 2),
     ("password", 2),
     ("state", 3),
     ("flows", 4),

@@ -80,6 +80,9 @@ async fn an_expired_id_token_hint_is_still_a_hint(b: Backend) {
         auth_time: long_ago,
         nonce: None,
         at_hash: None,
+        acr: None,
+        amr: None,
+        sid: None,
         profile: Default::default(),
     };
     let hint = mint::sign(&t.app.keys.load().id_signer, Typ::IdToken, &claims).unwrap();

@@ -172,6 +172,9 @@ async fn an_invalid_stored_key_set_is_401_invalid_client_not_500(b: Backend) {
             auth_method: oauthd::store::AuthMethod::PrivateKeyJwt,
             jwks_uri: None,
             jwks_json: Some(stored.into()),
+            require_pkce: false,
+            backchannel_logout_uri: None,
+            backchannel_logout_session_required: false,
         };
         t.app.store.insert_client(&client).await.unwrap();
         let a = sign(&idp.key(), &claims(id, id, &t.base), |_| {});

@@ -3,10 +3,8 @@
 
 use std::str::FromStr;
 
-use oauthd::admin::clients::NewClient;
 use oauthd::clock::now;
 use oauthd::oauth::secret;
-use oauthd::store::User;
 
 use crate::helpers::{fresh_database, json, Backend, TestApp, API};
 use crate::on_both_backends;
@@ -43,32 +41,10 @@ async fn execute(url: &str, b: Backend, sql: &str) {
 /// `live`. Returns the client's id and secret.
 async fn earlier_release(url: &str, b: Backend, rotated: &str, live: &str) -> (String, String) {
     migrate_up_to(url, b, 5).await;
-    let store = oauthd::store::connect(url, std::time::Duration::from_secs(5)).await.unwrap();
-    oauthd::admin::create_api(store.as_ref(), API, None, "read:x", now()).await.unwrap();
-    let req = NewClient {
-        name: "old".into(),
-        grants: vec!["password".into(), "refresh_token".into()],
-        scope: Some("read:x".into()),
-        api: Some(API.into()),
-        ..Default::default()
-    };
-    let (client, secret) = oauthd::admin::clients::create(store.as_ref(), req, None, now()).await.unwrap();
+    // The rows an earlier release wrote, in its own schema (today's store writes columns it lacks).
+    let secret = secret::random_token(32);
+    let client = "old-client";
     let t = now();
-    let user = User {
-        id: "local|old".into(),
-        username: "old".into(),
-        username_lower: "old".into(),
-        email: None,
-        email_verified: false,
-        password_hash: None,
-        disabled: false,
-        failed_count: 0,
-        failed_window_start: 0,
-        locked_until: 0,
-        created_at: t,
-        updated_at: t,
-    };
-    store.insert_user(&user).await.unwrap();
     let row = |token: &str, used: &str| {
         format!(
             "insert into refresh_tokens (hash, family_id, client_id, user_id, scope, audience, gty, auth_time,
@@ -76,21 +52,28 @@ async fn earlier_release(url: &str, b: Backend, rotated: &str, live: &str) -> (S
              values ('{}', 'fam-old', '{}', 'local|old', 'read:x offline_access', '{API}', 'password', {t}, {t},
              {}, {}, {used}, 'jti-old', {});",
             secret::digest(token),
-            client.id,
+            client,
             t + 600,
             t + 3600,
             t + 60
         )
     };
     let sql = format!(
-        "insert into refresh_families (id, client_id, user_id, created_at) values ('fam-old', '{}', 'local|old', {t});
+        "insert into apis (identifier, name, scopes, created_at) values ('{API}', '{API}', 'read:x', {t});
+         insert into clients (id, name, secret_hash, grant_types, created_at, updated_at)
+         values ('{client}', 'old', '{}', 'password refresh_token', {t}, {t});
+         insert into client_grants (client_id, api, scopes) values ('{client}', '{API}', 'read:x');
+         insert into users (id, username, username_lower, email_verified, disabled, failed_count,
+         failed_window_start, locked_until, created_at, updated_at)
+         values ('local|old', 'old', 'old', false, false, 0, 0, 0, {t}, {t});
+         insert into refresh_families (id, client_id, user_id, created_at) values ('fam-old', '{client}', 'local|old', {t});
          {} {}",
-        client.id,
+        secret::digest(&secret),
         row(rotated, &(t - 5).to_string()),
         row(live, "null")
     );
     execute(url, b, &sql).await;
-    (client.id, secret.unwrap())
+    (client.to_string(), secret)
 }
 
 async fn a_refresh_token_issued_before_the_upgrade_still_rotates_and_its_reuse_is_detected(b: Backend) {

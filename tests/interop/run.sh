@@ -4,14 +4,16 @@
 #   tests/interop/run.sh
 #
 # Python (Authlib, PyJWT) and Node (openid-client, jose) talk to a fresh oauthd, once on
-# SQLite and once on PostgreSQL. Everything the tests use is provisioned through the CLI.
+# SQLite and once on PostgreSQL. Then off-the-shelf OpenID Connect relying parties (go-oidc,
+# pyoidc and the Rust openidconnect crate) log in against a server on default settings (no
+# default_audience, no API registered for them). Everything is provisioned through the CLI.
 #
 # Environment:
 #   OAUTHD_BIN                 use this binary instead of building target/release/oauthd
 #   OAUTHD_TEST_PG_URL         PostgreSQL base URL, no database (default postgres://postgres@127.0.0.1:5432)
 #   OAUTHD_INTEROP_BACKENDS    backends to run (default "sqlite postgres")
 #   OAUTHD_INTEROP_ALGS        signing algorithms to run the suites with, in order (default "RS256 ES256")
-#   OAUTHD_INTEROP_SKIP_INSTALL=1  reuse target/interop-venv and node_modules as they are
+#   OAUTHD_INTEROP_SKIP_INSTALL=1  reuse target/interop-venv, node_modules and the built RPs as they are
 #   PYTEST_ADDOPTS / NODE_TEST_ARGS  extra arguments for the runners (e.g. -k NAME / --test-name-pattern=NAME)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,6 +33,29 @@ if [ "${1:-}" = "--backend" ]; then
   BIN=${OAUTHD_INTEROP_CHILD_BIN:?}
 fi
 
+# The relying parties of the default-settings run: go-oidc as Debian ships it (the Go module
+# proxy is not used), and the openidconnect crate, built in target/interop-rust.
+GO_RP=$ROOT/target/interop-go-rp
+RUST_RP=$ROOT/target/interop-rust/debug/oauthd-interop-rust
+install_relying_parties() {
+  local pkgs=()
+  command -v go >/dev/null 2>&1 || pkgs+=(golang-go)
+  [ -d /usr/share/gocode/src/github.com/coreos/go-oidc ] || pkgs+=(golang-github-coreos-go-oidc-dev)
+  [ -d /usr/share/gocode/src/golang.org/x/oauth2 ] || pkgs+=(golang-golang-x-oauth2-dev)
+  if [ "${#pkgs[@]}" -gt 0 ]; then
+    local sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    note "apt-get install ${pkgs[*]}"
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
+  fi
+  note "go build (tests/interop/go: go-oidc $(dpkg-query -W -f='${Version}' golang-github-coreos-go-oidc-dev 2>/dev/null))"
+  (cd "$HERE/go" && GO111MODULE=off GOPATH=/usr/share/gocode GOPROXY=off GOFLAGS= GOCACHE="$ROOT/target/interop-gocache" \
+    go build -o "$GO_RP" .)
+  note "cargo build (tests/interop/rust: openidconnect)"
+  cargo build --quiet --locked --manifest-path "$HERE/rust/Cargo.toml" --target-dir "$ROOT/target/interop-rust"
+}
+
 if [ -z "$CHILD_BACKEND" ]; then
   # -------------------------------------------------------------- dependencies
   if [ "${OAUTHD_INTEROP_SKIP_INSTALL:-}" != 1 ]; then
@@ -44,6 +69,7 @@ if [ -z "$CHILD_BACKEND" ]; then
     "$PY" -m pip install --quiet --disable-pip-version-check -r "$HERE/requirements.txt"
     note "npm ci (tests/interop/node)"
     (cd "$HERE/node" && npm ci --no-audit --no-fund --loglevel=error)
+    install_relying_parties
   fi
 
   # -------------------------------------------------------------- oauthd binary
@@ -172,7 +198,7 @@ start_server() {
     cat "$WORK/server.log" >&2
     return 1
   fi
-  note "healthy (pid $SERVER_PID, OAUTHD_SIGNING_ALG=$OAUTHD_SIGNING_ALG)"
+  note "healthy (pid $SERVER_PID, OAUTHD_SIGNING_ALG=${OAUTHD_SIGNING_ALG:-default})"
 }
 
 run_suites() {
@@ -214,6 +240,87 @@ EOF2
   if [ "$node_rc" != 0 ] && [ "$nd_f" = 0 ]; then nd_f=1; fi
 
   echo "$alg $py_p $py_f $py_s $nd_p $nd_f $nd_s $py_rc $node_rc" >>"$RESULT"
+}
+
+# Off-the-shelf OIDC relying parties against a server on default settings: identity-only logins
+# with no audience and no API grant, each library's own ID token and userinfo checks, and
+# back-channel logout tokens verified by go-oidc and pyoidc. Only the test-only
+# allow_http_loopback_backchannel is set, since the RPs listen on http://127.0.0.1.
+run_relying_parties() {
+  local backend=$1 issuer=$2
+  section "[$backend] Relying parties on default settings (go-oidc, pyoidc, openidconnect, express-openid-connect)"
+  stop_server
+  unset OAUTHD_DEFAULT_AUDIENCE OAUTHD_SIGNING_ALG
+  export OAUTHD_ALLOW_HTTP_LOOPBACK_BACKCHANNEL=true
+  local go_cb py_cb rs_cb go_bc py_bc ex_port
+  go_cb=$(free_port); py_cb=$(free_port); rs_cb=$(free_port); go_bc=$(free_port); py_bc=$(free_port); ex_port=$(free_port)
+  local go py rs rspw
+  go=$(cli client create --name "go-oidc RP" --grant authorization_code --first-party \
+    --redirect-uri "http://127.0.0.1:$go_cb/callback" --backchannel-logout-uri "http://127.0.0.1:$go_bc/backchannel" \
+    --backchannel-logout-session-required --json)
+  py=$(cli client create --name "pyoidc RP" --grant authorization_code --grant refresh_token --first-party \
+    --redirect-uri "http://127.0.0.1:$py_cb/callback" --backchannel-logout-uri "http://127.0.0.1:$py_bc/backchannel" --json)
+  # A third-party client: its users see the consent page.
+  rs=$(cli client create --name "openidconnect RP" --grant authorization_code --redirect-uri "http://127.0.0.1:$rs_cb/callback" --json)
+  rspw=$(cli client create --name "openidconnect password RP" --grant password --json)
+  local ex
+  ex=$(cli client create --name "express-openid-connect RP" --grant authorization_code --first-party \
+    --redirect-uri "http://127.0.0.1:$ex_port/callback" --backchannel-logout-uri "http://127.0.0.1:$ex_port/backchannel-logout" --json)
+  local claims=$WORK/rp-claims.json
+  printf '%s' '{"given_name":"Rita","family_name":"Party","address":{"locality":"Lyon","country":"FR"},"phone_number":"+33 1 23 45 67 89","phone_number_verified":false}' >"$claims"
+  local ruser
+  ruser=$(printf '%s' "$PASSWORD" | cli user create --username rp-rita --email rita@example.test --password-stdin \
+    --name "Rita Party" --locale fr-FR --claims "$claims" --json)
+  local rpconfig=$WORK/rp.json
+  GO="$go" PY="$py" RS="$rs" RSPW="$rspw" EX="$ex" EX_PORT="$ex_port" RUSER="$ruser" ISSUER="$issuer" PASSWORD="$PASSWORD" CLAIMS="$claims" \
+    GO_CB="$go_cb" PY_CB="$py_cb" RS_CB="$rs_cb" GO_BC="$go_bc" PY_BC="$py_bc" "$PY" - "$rpconfig" <<'EOF2'
+import json, os, sys
+e = os.environ
+def client(var, cb=None, **extra):
+    c = json.loads(e[var])
+    out = {"client_id": c["client_id"], "client_secret": c["client_secret"]}
+    if cb:
+        out["redirect_uri"] = f"http://127.0.0.1:{e[cb]}/callback"
+    out.update(extra)
+    return out
+claims = json.load(open(e["CLAIMS"]))
+claims.update(name="Rita Party", locale="fr-FR")
+doc = {
+    "issuer": e["ISSUER"],
+    "clients": {"go": client("GO", "GO_CB", backchannel=f"127.0.0.1:{e['GO_BC']}"),
+                "pyoidc": client("PY", "PY_CB", backchannel_port=int(e["PY_BC"])),
+                "openidconnect": client("RS", "RS_CB"), "openidconnect_password": client("RSPW"),
+                "express": client("EX", port=int(e["EX_PORT"]))},
+    "user": {"username": "rp-rita", "password": e["PASSWORD"], "email": "rita@example.test",
+             "user_id": json.loads(e["RUSER"])["user_id"], "claims": claims},
+}
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+EOF2
+  start_server "$backend" "$issuer" || return 1
+  local go_rc=0 py_rc=0 rs_rc=0 ex_rc=0
+  section "[$backend] go-oidc"
+  "$GO_RP" -issuer "$issuer" -redirect "http://127.0.0.1:$go_cb/callback" -backchannel "127.0.0.1:$go_bc" \
+    -client "$(json_field client_id <<<"$go")" -secret "$(json_field client_secret <<<"$go")" \
+    -user rp-rita -password "$PASSWORD" | tee "$WORK/go-rp.out" || go_rc=$?
+  section "[$backend] pyoidc"
+  OAUTHD_RP_CONFIG="$rpconfig" PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest "$HERE/rp" -v -rfE -p no:cacheprovider \
+    --junitxml="$WORK/pyoidc.xml" -o junit_family=xunit2 || py_rc=$?
+  section "[$backend] openidconnect (Rust)"
+  OAUTHD_RP_CONFIG="$rpconfig" "$RUST_RP" | tee "$WORK/rust-rp.out" || rs_rc=$?
+  section "[$backend] express-openid-connect (form_post)"
+  (cd "$HERE/node" && OAUTHD_RP_CONFIG="$rpconfig" node --test \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$WORK/express.tap" express_rp.test.mjs) || ex_rc=$?
+  local gp gf pp pf ps rp rf
+  read -r gp gf < <(sed -nE 's/^go-oidc: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$WORK/go-rp.out"; echo "0 1")
+  read -r pp pf ps < <(pytest_counts "$WORK/pyoidc.xml")
+  read -r rp rf < <(sed -nE 's/^openidconnect: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$WORK/rust-rp.out"; echo "0 1")
+  local ep ef es
+  read -r ep ef es < <(node_counts "$WORK/express.tap")
+  if [ "$py_rc" != 0 ] && [ "$pf" = 0 ]; then pf=1; fi
+  if [ "$ex_rc" != 0 ] && [ "$ef" = 0 ]; then ef=1; fi
+  echo "RP $gp $gf $pp $pf $ps $rp $rf $go_rc $py_rc $rs_rc $ep $ef $es $ex_rc" >>"$RESULT"
+  unset OAUTHD_ALLOW_HTTP_LOOPBACK_BACKCHANNEL
 }
 
 run_backend() {
@@ -342,6 +449,7 @@ EOF2
   for alg in $ALGS; do
     run_suites "$backend" "$alg" "$issuer" "$config"
   done
+  run_relying_parties "$backend" "$issuer"
 
   section "[$backend] Stopping oauthd"
   stop_server
@@ -374,7 +482,21 @@ for backend in $BACKENDS; do
   OAUTHD_INTEROP_CHILD_BIN="$BIN" OAUTHD_INTEROP_CHILD_RESULT="$RESULTS/$backend" \
     bash "$HERE/run.sh" --backend "$backend" || rc=$?
   if [ -s "$RESULTS/$backend" ]; then
-    while read -r alg py_p py_f py_s nd_p nd_f nd_s py_rc node_rc; do
+    while read -r line; do
+      # shellcheck disable=SC2086
+      set -- $line
+      if [ "$1" = RP ]; then
+        # RP go_passed go_failed pyoidc_passed pyoidc_failed pyoidc_skipped rust_passed rust_failed
+        #    go_rc py_rc rust_rc express_passed express_failed express_skipped express_rc
+        SUMMARY+=("$(printf '%-9s RPs    go-oidc: %d passed, %d failed   pyoidc: %d passed, %d failed, %d skipped   openidconnect: %d passed, %d failed   express-openid-connect: %d passed, %d failed, %d skipped' \
+          "$backend" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${12}" "${13}" "${14}")")
+        TOTAL_PASS=$((TOTAL_PASS + $2 + $4 + $7 + ${12}))
+        TOTAL_FAIL=$((TOTAL_FAIL + $3 + $5 + $8 + ${13}))
+        TOTAL_SKIP=$((TOTAL_SKIP + $6 + ${14}))
+        if [ "$9" != 0 ] || [ "${10}" != 0 ] || [ "${11}" != 0 ] || [ "${15}" != 0 ]; then FAILED=1; fi
+        continue
+      fi
+      read -r alg py_p py_f py_s nd_p nd_f nd_s py_rc node_rc <<<"$line"
       SUMMARY+=("$(printf '%-9s %-6s python: %2d passed, %d failed, %d skipped   node: %2d passed, %d failed, %d skipped' \
         "$backend" "$alg" "$py_p" "$py_f" "$py_s" "$nd_p" "$nd_f" "$nd_s")")
       TOTAL_PASS=$((TOTAL_PASS + py_p + nd_p))

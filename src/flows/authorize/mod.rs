@@ -1,10 +1,13 @@
 //! The authorization-code flow's front half, RFC 6749 §4.1.1–4.1.2 and OIDC Core §3.1.2: the
-//! request check, the login, the consent decision and the code issue. The token half is
-//! `grants::authorization_code`. Every function returns the next `Step`; `http` renders it.
+//! request check, the login, the consent decision and the code issue, answered in the query or
+//! by OAuth 2.0 Form Post. The token half is `grants::authorization_code`. Every function
+//! returns the next `Step`; `http` renders it.
 
 mod request;
 
-pub use request::{response_uri, validate, AuthzError, AuthzRequest, Prompt, AUTHORIZE_KNOWN, CARRIED};
+pub use request::{
+    response_pairs, response_uri, validate, AuthzError, AuthzRequest, Prompt, ResponseMode, AUTHORIZE_KNOWN, CARRIED,
+};
 
 use std::net::IpAddr;
 
@@ -23,6 +26,8 @@ pub enum Step {
     Consent { req: Box<AuthzRequest>, user: Box<User> },
     /// Back to the client: with a code, or with an error (already in the URI).
     Redirect(String),
+    /// Back to the client by an auto-submitted form (OAuth 2.0 Form Post Response Mode §2).
+    FormPost { action: String, fields: Vec<(String, String)> },
     /// A new SSO session: set its cookie, then go to `location` (Post/Redirect/Get).
     SignedIn { location: String, session_token: String },
     /// Too many attempts; retry after that many seconds.
@@ -46,17 +51,18 @@ enum Stage {
 struct Active {
     user: User,
     auth_time: i64,
+    sid: Option<String>,
 }
 
 /// `/authorize`: check the request, then log in, ask for consent, or issue a code.
 pub async fn authorize(app: &AppState, p: &Params, session_token: Option<&str>) -> Step {
-    let areq = match validate(app, p).await {
-        Ok(r) => r,
-        Err(e) => return e.into(),
+    let active = match session(app, session_token).await {
+        Ok(active) => active,
+        Err(_) => return AuthzError::Unavailable.into(),
     };
-    match session(app, session_token).await {
-        Ok(active) => proceed(app, areq, active, Stage::Fresh).await,
-        Err(_) => AuthzError::Unavailable.into(),
+    match validate(app, p, active.is_some()).await {
+        Ok(areq) => proceed(app, areq, active, Stage::Fresh).await,
+        Err(e) => e.into(),
     }
 }
 
@@ -65,7 +71,7 @@ pub async fn login(app: &AppState, p: &Params, old_session: Option<&str>, ip: Ip
     if let Err(TokenError::TooManyRequests { retry_after }) = app.limits.check_ip(ip) {
         return Step::Throttled(retry_after);
     }
-    let areq = match validate(app, p).await {
+    let areq = match validate(app, p, true).await {
         Ok(r) => r,
         Err(e) => return e.into(),
     };
@@ -83,7 +89,31 @@ pub async fn login(app: &AppState, p: &Params, old_session: Option<&str>, ip: Ip
         Ok(Outcome::Throttled(secs)) => return Step::Throttled(secs),
         Err(_) => return AuthzError::Unavailable.into(),
     };
-    // A new session value at every login (no session fixation); the old one ends.
+    let token = match new_session(app, &user, old_session, t).await {
+        Ok(token) => token,
+        Err(_) => return AuthzError::Unavailable.into(),
+    };
+    // Back to /authorize, which now finds the session. The login that was asked for
+    // (prompt=login, max_age) has just happened, so those are not sent again.
+    Step::SignedIn { location: format!("/authorize?{}", after_login_query(&areq.params)), session_token: token }
+}
+
+/// A new session value at every login (no session fixation). A login as the same user keeps the
+/// session's `sid`, so its clients stay signed in; any other user's session ends, and its clients
+/// are told by back-channel logout.
+async fn new_session(app: &AppState, user: &User, old: Option<&str>, t: i64) -> Result<String, StoreError> {
+    let old = match old {
+        Some(token) => app.store.get_session(&secret::digest(token)).await?,
+        None => None,
+    };
+    let kept = old.as_ref().filter(|o| o.user_id == user.id).and_then(|o| o.sid.clone());
+    if let Some(o) = &old {
+        if kept.is_some() {
+            app.store.delete_session(&o.hash).await?;
+        } else if app.store.end_session(&o.hash, t).await? > 0 {
+            app.logout_wakeup.notify_one();
+        }
+    }
     let token = secret::random_token(32);
     let s = Session {
         hash: secret::digest(&token),
@@ -91,19 +121,10 @@ pub async fn login(app: &AppState, p: &Params, old_session: Option<&str>, ip: Ip
         auth_time: t,
         created_at: t,
         expires_at: later(t, app.settings.session_ttl),
+        sid: Some(kept.unwrap_or_else(|| secret::random_token(16))),
     };
-    let stored = async {
-        if let Some(old) = old_session {
-            app.store.delete_session(&secret::digest(old)).await?;
-        }
-        app.store.insert_session(&s).await
-    };
-    if stored.await.is_err() {
-        return AuthzError::Unavailable.into();
-    }
-    // Back to /authorize, which now finds the session. The login that was asked for
-    // (prompt=login, max_age) has just happened, so those are not sent again.
-    Step::SignedIn { location: format!("/authorize?{}", after_login_query(&areq.params)), session_token: token }
+    app.store.insert_session(&s).await?;
+    Ok(token)
 }
 
 fn after_login_query(params: &[(String, String)]) -> String {
@@ -127,15 +148,15 @@ fn after_login_query(params: &[(String, String)]) -> String {
 
 /// The consent form's POST: record the user's decision, then continue.
 pub async fn consent(app: &AppState, p: &Params, session_token: Option<&str>) -> Step {
-    let areq = match validate(app, p).await {
+    let active = match session(app, session_token).await {
+        Ok(a) => a,
+        Err(_) => return AuthzError::Unavailable.into(),
+    };
+    let areq = match validate(app, p, active.is_some()).await {
         Ok(r) => r,
         Err(e) => return e.into(),
     };
-    let active = match session(app, session_token).await {
-        Ok(Some(a)) => a,
-        Ok(None) => return proceed(app, areq, None, Stage::Fresh).await,
-        Err(_) => return AuthzError::Unavailable.into(),
-    };
+    let Some(active) = active else { return proceed(app, areq, None, Stage::Fresh).await };
     if p.form.get("decision") != Some("allow") {
         return error_for(&areq, "access_denied", "the user denied the request").into();
     }
@@ -154,7 +175,8 @@ async fn proceed(app: &AppState, req: AuthzRequest, active: Option<Active>, stag
         // Whole seconds hide up to a second of age: `>=` so that max_age=0 always forces a login.
         // The login's redirect back drops max_age, so this cannot loop.
         let too_old = req.max_age.is_some_and(|m| t - a.auth_time >= m);
-        !forced && !too_old
+        let someone_else = req.expected_sub.as_ref().is_some_and(|s| *s != a.user.id);
+        !forced && !too_old && !someone_else
     });
     let Some(active) = active else {
         if req.prompt.none {
@@ -178,13 +200,20 @@ async fn proceed(app: &AppState, req: AuthzRequest, active: Option<Active>, stag
         return Step::Consent { req: Box::new(req), user: Box::new(active.user) };
     }
     match issue_code(app, &req, &active, t).await {
-        Ok(code) => Step::Redirect(response_uri(
-            &req.redirect_uri,
-            &app.settings.issuer,
-            &[("code", &code)],
-            req.state.as_deref(),
-        )),
+        Ok(code) => respond(app, &req, &[("code", &code)]),
         Err(_) => AuthzError::Unavailable.into(),
+    }
+}
+
+/// The response parameters, in the query or by form post as the request asked.
+fn respond(app: &AppState, req: &AuthzRequest, pairs: &[(&str, &str)]) -> Step {
+    let state = req.state.as_deref();
+    match req.mode {
+        ResponseMode::Query => Step::Redirect(response_uri(&req.redirect_uri, &app.settings.issuer, pairs, state)),
+        ResponseMode::FormPost => Step::FormPost {
+            action: req.redirect_uri.clone(),
+            fields: response_pairs(&app.settings.issuer, pairs, state),
+        },
     }
 }
 
@@ -207,14 +236,20 @@ async fn issue_code(app: &AppState, req: &AuthzRequest, active: &Active, t: i64)
         access_jti: None,
         access_exp: None,
         family_id: None,
+        sid: active.sid.clone(),
+        claims: (req.claims != Default::default()).then(|| serde_json::to_string(&req.claims).unwrap_or_default()),
     };
     app.store.insert_code(&rec).await?;
+    if let Some(sid) = &active.sid {
+        app.store.add_session_client(sid, &req.client.client.id).await?;
+    }
     Ok(code)
 }
 
 fn error_for(req: &AuthzRequest, error: &'static str, description: &str) -> AuthzError {
     AuthzError::Redirect {
         redirect_uri: req.redirect_uri.clone(),
+        mode: req.mode,
         state: req.state.clone(),
         error,
         description: description.into(),
@@ -229,5 +264,5 @@ async fn session(app: &AppState, token: Option<&str>) -> Result<Option<Active>, 
         return Ok(None);
     }
     let user = app.store.get_user(&s.user_id).await?.filter(|u| !u.disabled);
-    Ok(user.map(|user| Active { user, auth_time: s.auth_time }))
+    Ok(user.map(|user| Active { user, auth_time: s.auth_time, sid: s.sid }))
 }

@@ -1,10 +1,14 @@
-//! Validating an authorization request, RFC 6749 §4.1.1 and §4.1.2.1, OIDC Core §3.1.2.1.
-//! Errors about the client or redirect URI are shown as a page; all others go back to the
-//! client with `error`, `state` and `iss` (RFC 9207).
+//! Validating an authorization request, RFC 6749 §4.1.1 and §4.1.2.1, OIDC Core §3.1.2.1 (with
+//! `claims` §5.5, `acr_values`, `id_token_hint`), OAuth 2.0 Form Post Response Mode. Errors about
+//! the client or redirect URI are shown as a page; all others go back to the client with
+//! `error`, `state` and `iss` (RFC 9207), in the query or by form post as the request asked.
 
 use std::sync::Arc;
 
+use crate::config::PkceRequired;
 use crate::flows::grants::resolve_target;
+use crate::jwt::verify;
+use crate::oauth::claims::{self, Requested};
 use crate::oauth::params::Params;
 use crate::oauth::Form;
 use crate::oauth::TokenError;
@@ -13,7 +17,7 @@ use crate::state::{AppState, ClientEntry};
 use crate::store::StoreError;
 
 /// Parameters carried through the login and consent forms, in this order.
-pub const CARRIED: [&str; 12] = [
+pub const CARRIED: [&str; 16] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -26,6 +30,10 @@ pub const CARRIED: [&str; 12] = [
     "resource",
     "prompt",
     "max_age",
+    "response_mode",
+    "claims",
+    "acr_values",
+    "id_token_hint",
 ];
 
 /// Everything /authorize, /login and /consent understand: the parameters the forms carry, plus
@@ -48,10 +56,19 @@ pub struct Prompt {
     pub consent: bool,
 }
 
+/// How the response reaches the client (OAuth 2.0 Multiple Response Types §2.1, Form Post §2).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum ResponseMode {
+    #[default]
+    Query,
+    FormPost,
+}
+
 pub struct AuthzRequest {
     pub client: Arc<ClientEntry>,
     pub redirect_uri: String,
     pub redirect_given: bool,
+    pub mode: ResponseMode,
     pub state: Option<String>,
     pub scope: String,
     pub audience: String,
@@ -60,6 +77,11 @@ pub struct AuthzRequest {
     pub prompt: Prompt,
     pub max_age: Option<i64>,
     pub login_hint: Option<String>,
+    /// The `claims` parameter, parsed, and as stored with the code.
+    pub claims: Requested,
+    /// The user a verified `id_token_hint` or a `claims` `sub` value names: nobody else may be
+    /// signed in for the request to succeed (OIDC Core §3.1.2.1, §5.5.1).
+    pub expected_sub: Option<String>,
     /// The known parameters as received, to re-send through our own forms.
     pub params: Vec<(String, String)>,
 }
@@ -70,6 +92,7 @@ pub enum AuthzError {
     /// Redirect back with an error code.
     Redirect {
         redirect_uri: String,
+        mode: ResponseMode,
         state: Option<String>,
         error: &'static str,
         description: String,
@@ -89,16 +112,25 @@ impl From<StoreError> for AuthzError {
     }
 }
 
-pub async fn validate(app: &AppState, p: &Params) -> Result<AuthzRequest, AuthzError> {
+/// Checks the request. `signed_in` says whether the browser has a session: without one,
+/// `prompt=none` is `login_required` before any audience error (that needs no user to report).
+pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<AuthzRequest, AuthzError> {
     let form = &p.form;
     let (client, redirect_uri, redirect_given) = client_and_redirect(app, p).await?;
     let state = form.get("state").map(str::to_string);
+    let mode = match form.get("response_mode") {
+        None | Some("query") => Ok(ResponseMode::Query),
+        Some("form_post") => Ok(ResponseMode::FormPost),
+        Some(_) => Err("response_mode must be query or form_post"),
+    };
     let fail = |error: &'static str, description: &str| AuthzError::Redirect {
         redirect_uri: redirect_uri.clone(),
+        mode: *mode.as_ref().unwrap_or(&ResponseMode::Query),
         state: state.clone(),
         error,
         description: description.to_string(),
     };
+    let mode = mode.map_err(|d| fail("invalid_request", d))?;
     if let Some(problem) = p.problem() {
         return Err(fail("invalid_request", &format!("parameter {problem}")));
     }
@@ -120,7 +152,9 @@ pub async fn validate(app: &AppState, p: &Params) -> Result<AuthzRequest, AuthzE
     let code_challenge = pkce_challenge(app, &client, form).map_err(|d| fail("invalid_request", d))?;
     let prompt = parse_prompt(form.get("prompt")).map_err(|d| fail("invalid_request", d))?;
     let max_age = parse_max_age(form.get("max_age")).map_err(|d| fail("invalid_request", d))?;
+    let (claims, expected_sub) = oidc_request(app, form).map_err(|(e, d)| fail(e, d))?;
     let (audience, scope) = resolve_target(&app.settings, &client, form, true).map_err(|e| match e {
+        _ if prompt.none && !signed_in => fail("login_required", "the user is not signed in"),
         TokenError::InvalidScope(d) => fail("invalid_scope", &d),
         TokenError::InvalidTarget(d) => fail("invalid_target", &d),
         other => fail("invalid_request", &other.to_string()),
@@ -130,6 +164,7 @@ pub async fn validate(app: &AppState, p: &Params) -> Result<AuthzRequest, AuthzE
         client,
         redirect_uri,
         redirect_given,
+        mode,
         state,
         scope,
         audience,
@@ -138,8 +173,26 @@ pub async fn validate(app: &AppState, p: &Params) -> Result<AuthzRequest, AuthzE
         prompt,
         max_age,
         login_hint: form.get("login_hint").map(str::to_string),
+        claims,
+        expected_sub,
         params,
     })
+}
+
+/// The `claims` parameter (OIDC Core §5.5) and the user the request insists on, from a `sub`
+/// value there or a verified `id_token_hint` (§3.1.2.1).
+fn oidc_request(app: &AppState, form: &Form) -> Result<(Requested, Option<String>), (&'static str, &'static str)> {
+    let claims = form.get("claims").map(Requested::parse).transpose().map_err(|d| ("invalid_request", d))?;
+    let claims = claims.unwrap_or_default();
+    // §5.5.1.1: an essential acr oauthd cannot achieve is a failed authentication.
+    if !claims.acr_met(claims::ACR_PASSWORD) {
+        return Err(("unmet_authentication_requirements", "the requested acr cannot be achieved"));
+    }
+    // An id_token_hint we cannot verify only loses its effect: it could narrow, never widen.
+    let hint =
+        form.get("id_token_hint").and_then(|t| verify::id_token_hint(&app.keys.load(), &app.settings.issuer, t).ok());
+    let expected_sub = claims.sub.clone().or(hint.map(|(sub, _)| sub));
+    Ok((claims, expected_sub))
 }
 
 /// The client and the redirect URI: any problem here is a page, never a redirect (§4.1.2.1).
@@ -163,8 +216,11 @@ async fn client_and_redirect(app: &AppState, p: &Params) -> Result<(Arc<ClientEn
     Ok((client, redirect_uri, given))
 }
 
-/// RFC 7636 with S256 only. Required for public clients, and for all clients unless relaxed.
+/// RFC 7636 with S256 only (RFC 9700 §2.1.1). Required for public clients, for clients
+/// registered with `--require-pkce`, and for every client with `pkce_required = "all"`.
 fn pkce_challenge(app: &AppState, client: &ClientEntry, form: &Form) -> Result<Option<String>, &'static str> {
+    let required =
+        client.client.public || client.client.require_pkce || app.settings.pkce_required == PkceRequired::All;
     match (form.get("code_challenge"), form.get("code_challenge_method")) {
         (Some(_), Some("plain")) | (Some(_), None) => Err("code_challenge_method must be S256 (plain is not allowed)"),
         (Some(_), Some(m)) if m != "S256" => Err("code_challenge_method must be S256"),
@@ -173,9 +229,7 @@ fn pkce_challenge(app: &AppState, client: &ClientEntry, form: &Form) -> Result<O
         }
         (Some(c), Some(_)) => Ok(Some(c.to_string())),
         (None, Some(_)) => Err("code_challenge_method given without code_challenge"),
-        (None, None) if client.client.public || app.settings.pkce_required => {
-            Err("code_challenge (PKCE, S256) is required")
-        }
+        (None, None) if required => Err("code_challenge (PKCE, S256) is required"),
         (None, None) => Ok(None),
     }
 }
@@ -201,16 +255,20 @@ fn parse_prompt(p: Option<&str>) -> Result<Prompt, &'static str> {
     Ok(out)
 }
 
-/// `redirect_uri` with the response parameters and `iss` appended (RFC 9207 §2).
+/// The response parameters with `state` and `iss` (RFC 9207 §2).
+pub fn response_pairs(issuer: &str, pairs: &[(&str, &str)], state: Option<&str>) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    out.extend(state.map(|s| ("state".to_string(), s.to_string())));
+    out.push(("iss".into(), issuer.into()));
+    out
+}
+
+/// `redirect_uri` with the response parameters, `state` and `iss` appended.
 pub fn response_uri(redirect_uri: &str, issuer: &str, pairs: &[(&str, &str)], state: Option<&str>) -> String {
     let mut ser = url::form_urlencoded::Serializer::new(String::new());
-    for (k, v) in pairs {
-        ser.append_pair(k, v);
+    for (k, v) in response_pairs(issuer, pairs, state) {
+        ser.append_pair(&k, &v);
     }
-    if let Some(s) = state {
-        ser.append_pair("state", s);
-    }
-    ser.append_pair("iss", issuer);
     let sep = if redirect_uri.contains('?') { '&' } else { '?' };
     format!("{redirect_uri}{sep}{}", ser.finish())
 }

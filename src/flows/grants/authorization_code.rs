@@ -2,8 +2,11 @@
 //! RFC 9700 §4.8.2 downgrade check. A code is redeemed once; a second try revokes what the
 //! first one issued (§4.1.2).
 
+use crate::config::PkceRequired;
+
 use super::issue::{first_token, mint, response, wants_refresh, Binding};
 use super::{Ctx, Subject, TokenResponse};
+use crate::oauth::claims::Requested;
 use crate::oauth::refresh::NewFamily;
 use crate::oauth::TokenError;
 use crate::oauth::{pkce, scope, secret, subject};
@@ -25,6 +28,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     let user = app.store.get_user(&rec.user_id).await?.filter(|u| !u.disabled);
     let user = user.ok_or_else(|| TokenError::grant("the user is no longer active"))?;
 
+    let requested: Option<Requested> = rec.claims.as_deref().and_then(|c| serde_json::from_str(c).ok());
     let subject = Subject {
         sub: subject::of_user(&user),
         user: Some(&user),
@@ -32,6 +36,8 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         auth_time: Some(rec.auth_time),
         nonce: rec.nonce.as_deref(),
         idp: None,
+        sid: rec.sid.as_deref(),
+        requested: requested.as_ref(),
     };
     let with_refresh = wants_refresh(ctx, &rec.scope);
     let scope = if with_refresh { rec.scope.clone() } else { scope::without(&rec.scope, "offline_access") };
@@ -67,6 +73,9 @@ fn check(ctx: &Ctx<'_>, rec: &AuthCode, verifier: Option<&str>) -> Result<(), To
             Err(TokenError::grant("code_verifier sent but the authorization request had no code_challenge"))
         }
         (None, None) if ctx.client.entry.client.public => Err(TokenError::grant("PKCE is required for public clients")),
+        (None, None) if ctx.client.entry.client.require_pkce || ctx.app.settings.pkce_required == PkceRequired::All => {
+            Err(TokenError::grant("PKCE is required for this client"))
+        }
         (None, None) => Ok(()),
     }
 }

@@ -10,6 +10,15 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     }
     let (aud, scope) = target_and_scope(ctx, false)?;
     let sub = subject::of_client(ctx.client.id());
-    let subject = Subject { sub: &sub, user: None, gty: "client-credentials", auth_time: None, nonce: None, idp: None };
+    let subject = Subject {
+        sub: &sub,
+        user: None,
+        gty: "client-credentials",
+        auth_time: None,
+        nonce: None,
+        idp: None,
+        sid: None,
+        requested: None,
+    };
     issue(ctx, subject, &aud, scope, Refresh::None).await
 }

@@ -1,9 +1,8 @@
 //! Issuing the token response: the RFC 9068 access token, the OIDC ID token, the refresh token.
 
-use serde_json::{json, Map};
-
 use super::{Ctx, TokenResponse};
 use crate::jwt::mint::{self, AccessClaims, IdClaims, Typ};
+use crate::oauth::claims::{self, Requested};
 use crate::oauth::refresh::{self, NewFamily, Secret};
 use crate::oauth::TokenError;
 use crate::oauth::{scope, subject};
@@ -17,6 +16,10 @@ pub struct Subject<'a> {
     pub auth_time: Option<i64>,
     pub nonce: Option<&'a str>,
     pub idp: Option<&'a str>,
+    /// The SSO session of a browser login (the ID token's `sid`).
+    pub sid: Option<&'a str>,
+    /// What the `claims` request parameter asked for.
+    pub requested: Option<&'a Requested>,
 }
 
 pub enum Refresh {
@@ -58,12 +61,11 @@ pub fn mint(
         gty: s.gty,
         auth_time: s.auth_time,
         idp: s.idp,
+        userinfo_claims: s.requested.map_or(&[][..], |r| r.userinfo.as_slice()),
     };
     let access_token = mint::sign(&key, Typ::AccessToken, &claims).map_err(TokenError::Internal)?;
     let id_token = match s.user {
-        Some(user) if scope::contains(scope, "openid") => {
-            Some(id_token(ctx, user, scope, &access_token, s.auth_time.unwrap_or(ctx.now), s.nonce)?)
-        }
+        Some(user) if scope::contains(scope, "openid") => Some(id_token(ctx, user, s, scope, &access_token)?),
         _ => None,
     };
     Ok(Minted { access_token, jti: claims.jti, exp: claims.exp, id_token })
@@ -159,42 +161,30 @@ pub fn first_token(ctx: &Ctx<'_>, family: NewFamily, access: &Minted, b: &Bindin
 fn id_token(
     ctx: &Ctx<'_>,
     user: &User,
+    s: &Subject<'_>,
     scope: &str,
     access_token: &str,
-    auth_time: i64,
-    nonce: Option<&str>,
 ) -> Result<String, TokenError> {
-    let s = &ctx.app.settings;
+    let settings = &ctx.app.settings;
     let client_id = ctx.client.id();
+    // Federated logins (jwt-bearer) were not authenticated here: no acr or amr of ours.
+    let by_password = s.gty != "jwt-bearer";
+    let extra = s.requested.map_or(&[][..], |r| r.id_token.as_slice());
     let claims = IdClaims {
-        iss: &s.issuer,
+        iss: &settings.issuer,
         sub: subject::of_user(user),
         aud: client_id,
         azp: client_id,
         iat: ctx.now,
-        exp: crate::clock::later(ctx.now, s.id_token_ttl),
-        auth_time,
-        nonce,
+        exp: crate::clock::later(ctx.now, settings.id_token_ttl),
+        auth_time: s.auth_time.unwrap_or(ctx.now),
+        nonce: s.nonce,
         at_hash: Some(mint::at_hash(access_token)),
-        profile: profile_claims(user, scope),
+        acr: by_password.then_some(claims::ACR_PASSWORD),
+        amr: by_password.then_some([claims::AMR_PASSWORD]),
+        sid: s.sid,
+        profile: claims::release(user, scope, extra),
     };
     let key = ctx.app.keys.load().id_signer.clone();
     mint::sign(&key, Typ::IdToken, &claims).map_err(TokenError::Internal)
-}
-
-/// OIDC Core §5.4: the claims each scope releases.
-pub fn profile_claims(user: &User, scope: &str) -> Map<String, serde_json::Value> {
-    let mut m = Map::new();
-    if scope::contains(scope, "profile") {
-        m.insert("preferred_username".into(), json!(user.username));
-        m.insert("name".into(), json!(user.username));
-        m.insert("updated_at".into(), json!(user.updated_at));
-    }
-    if scope::contains(scope, "email") {
-        if let Some(email) = &user.email {
-            m.insert("email".into(), json!(email));
-            m.insert("email_verified".into(), json!(user.email_verified));
-        }
-    }
-    m
 }

@@ -118,6 +118,8 @@ pub async fn handle(
         auth_time: Some(auth_time),
         nonce: None,
         idp: Some(&issuer.issuer),
+        sid: None,
+        requested: None,
     };
     issue(&ctx, subject, &aud, scope, Refresh::None).await
 }
@@ -166,6 +168,9 @@ fn issuer_as_client(issuer: &TrustedIssuer, app: &AppState) -> ClientEntry {
         auth_method: AuthMethod::ClientSecret,
         jwks_uri: None,
         jwks_json: None,
+        require_pkce: false,
+        backchannel_logout_uri: None,
+        backchannel_logout_session_required: false,
     };
     ClientEntry { client, grants: vec![ClientGrant { api, scopes: issuer_api_scopes(issuer).join(" ") }] }
 }
@@ -228,6 +233,7 @@ async fn provision(app: &AppState, id: &str, claims: &Value, now: i64) -> Result
         locked_until: 0,
         created_at: now,
         updated_at: now,
+        claims: "{}".into(),
     };
     match app.store.insert_user(&user).await {
         Ok(()) => Ok(user),

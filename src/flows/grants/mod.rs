@@ -118,7 +118,25 @@ pub fn resolve_target(
     user_flow: bool,
 ) -> Result<(String, String), TokenError> {
     let oidc: &[&str] = if user_flow { &scope::OIDC_SCOPES } else { &[] };
+    let default_applies = settings.default_audience().is_some_and(|a| entry.grant_for(a).is_some());
+    let openid = form.get("scope").is_some_and(|s| scope::contains(s, "openid"));
+    if user_flow && openid && !default_applies && requested_audience(form)?.is_none() {
+        return identity_only(settings, entry, form);
+    }
     resolve_target_or(settings, entry, form, oidc, None)
+}
+
+/// A login that names no API (OIDC Core §3.1.2.1, as Auth0 does it): the access token is for
+/// the userinfo endpoint and carries only OIDC scopes.
+fn identity_only(settings: &Settings, entry: &ClientEntry, form: &Form) -> Result<(String, String), TokenError> {
+    let granted = scope::narrow(form.get("scope"), &scope::OIDC_SCOPES).map_err(|e| {
+        TokenError::scope(format!(
+            "{e}: without audience or resource only OpenID Connect scopes can be granted; name the API the other scopes belong to"
+        ))
+    })?;
+    let granted =
+        if entry.client.allows_grant("refresh_token") { granted } else { scope::without(&granted, "offline_access") };
+    Ok((settings.userinfo_endpoint(), granted))
 }
 
 /// The audience the request names with `audience` or RFC 8707 `resource`, if any.

@@ -25,6 +25,8 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         auth_time: Some(ctx.now),
         nonce: None,
         idp: None,
+        sid: None,
+        requested: None,
     };
     issue(ctx, subject, &aud, scope, Refresh::NewFamily).await
 }

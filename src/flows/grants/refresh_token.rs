@@ -74,6 +74,8 @@ async fn mint_for(ctx: &Ctx<'_>, fam: &RefreshFamily, scope: &str) -> Result<Min
         auth_time: Some(fam.auth_time),
         nonce: None,
         idp: None,
+        sid: None,
+        requested: None,
     };
     mint(ctx, &subject, &fam.audience, scope, Some(&fam.id))
 }

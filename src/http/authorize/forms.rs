@@ -78,6 +78,8 @@ fn describe(scope: &str, audience: &str) -> String {
         "openid" => "Confirm who you are".into(),
         "profile" => "See your username and profile".into(),
         "email" => "See your email address".into(),
+        "address" => "See your postal address".into(),
+        "phone" => "See your phone number".into(),
         "offline_access" => "Stay connected to your account when you are not using it".into(),
         s => format!("Use {audience} with the permission “{s}”"),
     }

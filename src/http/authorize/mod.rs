@@ -18,7 +18,7 @@ pub use pages::{Pages, PAGE_CSP};
 use params::front;
 
 use super::Web;
-use crate::flows::authorize::{self, response_uri, AuthzError, Step, AUTHORIZE_KNOWN};
+use crate::flows::authorize::{self, response_pairs, response_uri, AuthzError, ResponseMode, Step, AUTHORIZE_KNOWN};
 use crate::oauth::error::sanitize_description;
 
 pub async fn authorize_get(State(w): State<Web>, req: Request) -> Response {
@@ -75,6 +75,7 @@ fn render(w: &Web, headers: &HeaderMap, step: Step) -> Response {
         }
         Step::Consent { req, user } => consent_page(&w.pages, secure, headers, &req, &user),
         Step::Redirect(uri) => redirect(&uri),
+        Step::FormPost { action, fields } => w.pages.form_post(&action, &fields),
         Step::SignedIn { location, session_token } => {
             let mut resp = redirect(&location);
             set_cookie(&mut resp, SESSION_COOKIE, &session_token, Some(w.app.settings.session_ttl as i64), secure);
@@ -93,10 +94,16 @@ fn fail(w: &Web, e: AuthzError) -> Response {
     match e {
         AuthzError::Page(msg) => w.pages.error(StatusCode::BAD_REQUEST, &msg),
         AuthzError::Unavailable => unavailable(&w.pages),
-        AuthzError::Redirect { redirect_uri, state, error, description } => {
+        AuthzError::Redirect { redirect_uri, mode, state, error, description } => {
             let description = sanitize_description(&description);
             let pairs = [("error", error), ("error_description", description.as_str())];
-            redirect(&response_uri(&redirect_uri, &w.app.settings.issuer, &pairs, state.as_deref()))
+            let iss = &w.app.settings.issuer;
+            match mode {
+                ResponseMode::Query => redirect(&response_uri(&redirect_uri, iss, &pairs, state.as_deref())),
+                ResponseMode::FormPost => {
+                    w.pages.form_post(&redirect_uri, &response_pairs(iss, &pairs, state.as_deref()))
+                }
+            }
         }
     }
 }

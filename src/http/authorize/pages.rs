@@ -1,5 +1,5 @@
 //! Server-rendered pages (minijinja, auto-escaped) with the headers every page sends:
-//! no framing, a restrictive CSP, no referrer, no caching.
+//! no framing, a restrictive CSP, no referrer, no caching; and the form post response page.
 
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -23,6 +23,7 @@ impl Pages {
         env.add_template("login.html", include_str!("../../../templates/login.html"))?;
         env.add_template("consent.html", include_str!("../../../templates/consent.html"))?;
         env.add_template("message.html", include_str!("../../../templates/message.html"))?;
+        env.add_template("form_post.html", include_str!("../../../templates/form_post.html"))?;
         Ok(Pages { env })
     }
 
@@ -45,6 +46,41 @@ impl Pages {
     pub fn message(&self, title: &str, message: &str) -> Response {
         self.render(StatusCode::OK, "message.html", context! { title, message }, None)
     }
+
+    /// OAuth 2.0 Form Post Response Mode §2: a page that posts `fields` to `action` at once. Its
+    /// one script is allowed by hash; the form may go only to the client's origin.
+    pub fn form_post(&self, action: &str, fields: &[(String, String)]) -> Response {
+        let ctx = context! { action, fields, script => FORM_POST_SCRIPT };
+        let html = match self.env.get_template("form_post.html").and_then(|t| t.render(ctx)) {
+            Ok(html) => html,
+            Err(e) => {
+                tracing::error!(error = %e, "form_post template failed");
+                return page(StatusCode::INTERNAL_SERVER_ERROR, "internal error".into(), None);
+            }
+        };
+        let target = origin_of(action).unwrap_or_else(|| "'none'".into());
+        let csp = format!(
+            "default-src 'none'; script-src '{}'; form-action {target}; frame-ancestors 'none'; base-uri 'none'",
+            script_hash()
+        );
+        let mut r = (StatusCode::OK, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response();
+        if let Ok(v) = HeaderValue::from_str(&csp) {
+            r.headers_mut().insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+        secure_headers(r.headers_mut());
+        r
+    }
+}
+
+/// The form post page's only script.
+const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+/// CSP `sha256-…` of `FORM_POST_SCRIPT` (CSP Level 3 §8.4: base64 of the digest).
+fn script_hash() -> String {
+    use base64::Engine;
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(FORM_POST_SCRIPT.as_bytes());
+    format!("sha256-{}", base64::engine::general_purpose::STANDARD.encode(digest))
 }
 
 fn page(status: StatusCode, html: String, form_target: Option<&str>) -> Response {
