@@ -355,9 +355,9 @@ impl Settings {
 
     /// Every numeric setting with its allowed range, so that no lifetime can overflow a
     /// timestamp and no timeout can outlast the requests it guards.
-    fn bounds(&self) -> [(&'static str, u64, u64, u64, &'static str); 28] {
+    fn bounds(&self) -> Vec<(&'static str, u64, u64, u64, &'static str)> {
         const DAY: u64 = 86400;
-        [
+        vec![
             ("access_token_ttl", self.access_token_ttl, 1, DAY, "seconds"),
             ("id_token_ttl", self.id_token_ttl, 1, DAY, "seconds"),
             ("refresh_token_ttl", self.refresh_token_ttl, 1, 365 * DAY, "seconds"),

@@ -7,7 +7,7 @@ use super::{split, GRANT_TYPES};
 use crate::jwt::jwk_set;
 use crate::jwt::remote_jwks::check_url;
 use crate::oauth::{redirect_uri, secret, subject};
-use crate::store::{AuthMethod, Client, Store};
+use crate::store::{AuthMethod, Client, ClientOrigin, Store};
 
 /// A client to register; also the flags of `oauthd client create`, so the doc comments are its help.
 #[derive(Debug, Default, Clone, clap::Args)]
@@ -105,6 +105,7 @@ pub async fn create(
         require_pkce: req.require_pkce,
         backchannel_logout_uri: req.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: req.backchannel_logout_session_required,
+        origin: ClientOrigin::Operator,
     };
     store.insert_client(&client).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {

@@ -25,6 +25,9 @@ pub struct Client {
     /// OIDC Back-Channel Logout 1.0 §2.2: where logout tokens are POSTed.
     pub backchannel_logout_uri: Option<String>,
     pub backchannel_logout_session_required: bool,
+    /// Where the client came from: the operator, dynamic registration, or a metadata document.
+    #[sqlx(try_from = "String")]
+    pub origin: ClientOrigin,
 }
 
 impl Client {
@@ -272,6 +275,19 @@ text_enum!(
         ClientSecret = "",
         /// RFC 7523 §2.2 client assertions, checked against the client's key set.
         PrivateKeyJwt = "private_key_jwt",
+    }
+);
+
+text_enum!(
+    /// Who registered a client. Operator clients are trusted with their API grants; the others
+    /// arrive with no prior relationship (MCP clients) and get API scopes only by user consent.
+    ClientOrigin {
+        /// Created by an operator (CLI or admin API).
+        Operator = "operator",
+        /// RFC 7591 dynamic client registration.
+        Registered = "registered",
+        /// A client ID metadata document (draft-ietf-oauth-client-id-metadata-document).
+        MetadataDocument = "metadata_document",
     }
 );
 

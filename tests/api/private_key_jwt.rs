@@ -3,7 +3,7 @@
 
 use oauthd::admin::clients::{create, NewClient};
 use oauthd::clock::now;
-use oauthd::store::Client;
+use oauthd::store::{Client, ClientOrigin};
 use serde_json::{json, Value};
 
 use crate::helpers::{json as body, Backend, TestApp, API};
@@ -175,6 +175,7 @@ async fn an_invalid_stored_key_set_is_401_invalid_client_not_500(b: Backend) {
             require_pkce: false,
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
+            origin: ClientOrigin::Operator,
         };
         t.app.store.insert_client(&client).await.unwrap();
         let a = sign(&idp.key(), &claims(id, id, &t.base), |_| {});

@@ -14,7 +14,7 @@ use crate::oauth::Form;
 use crate::oauth::TokenError;
 use crate::oauth::{scope, subject};
 use crate::state::{AppState, ClientEntry};
-use crate::store::{AuthMethod, Client, ClientGrant, IssuerClientAuth, SubjectMap, TrustedIssuer, User};
+use crate::store::{AuthMethod, Client, ClientGrant, ClientOrigin, IssuerClientAuth, SubjectMap, TrustedIssuer, User};
 
 pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 
@@ -171,6 +171,7 @@ fn issuer_as_client(issuer: &TrustedIssuer, app: &AppState) -> ClientEntry {
         require_pkce: false,
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
+        origin: ClientOrigin::Operator,
     };
     ClientEntry { client, grants: vec![ClientGrant { api, scopes: issuer_api_scopes(issuer).join(" ") }] }
 }
