@@ -5,9 +5,14 @@ use oauthd::cli::{self, Cli, Command};
 use oauthd::config::{LogFormat, Settings};
 use tracing_subscriber::EnvFilter;
 
+// mimalloc, not glibc's malloc: the token endpoint's many small, short-lived allocations across
+// tokio's worker threads cost about a sixth of its CPU time with glibc (perf, bench/ratios.sh).
+// Argon2's large buffers no longer go through the allocator per hash (password.rs reuses them).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    release_large_buffers();
     let cli = Cli::parse();
     let settings = match Settings::load(&cli.overrides) {
         Ok(s) => s,
@@ -34,17 +39,6 @@ async fn main() -> std::process::ExitCode {
             eprintln!("oauthd: {}", describe(&e));
             std::process::ExitCode::FAILURE
         }
-    }
-}
-
-/// Each Argon2 hash allocates `argon2_memory_kib` (19 MiB by default). glibc's dynamic mmap
-/// threshold soon moves such buffers into per-thread arenas, which keep them: ten parallel logins
-/// left RSS at 190 MiB. A fixed threshold keeps them mmapped, so they go back to the OS when freed.
-fn release_large_buffers() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only changes allocator tuning (thread-safe in glibc); no pointers involved.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
     }
 }
 
