@@ -35,5 +35,6 @@ mod private_key_jwt;
 mod refresh;
 mod refresh_upgrade;
 mod remote_jwks;
+mod third_party;
 mod trust_check;
 mod users_import;

@@ -16,14 +16,14 @@ use crate::flows::login::{self, Outcome};
 use crate::oauth::params::Params;
 use crate::oauth::{scope, secret, TokenError};
 use crate::state::AppState;
-use crate::store::{AuthCode, Session, StoreError, User};
+use crate::store::{AuthCode, ClientOrigin, Session, StoreError, User};
 
 /// What the user sees next.
 pub enum Step {
     /// The login form, with the username to prefill and an error to show.
     Login { req: Box<AuthzRequest>, username: String, error: Option<&'static str> },
-    /// The consent form.
-    Consent { req: Box<AuthzRequest>, user: Box<User> },
+    /// The consent form, asking for what the user has not allowed yet.
+    Consent { req: Box<AuthzRequest>, user: Box<User>, asks: Vec<Ask> },
     /// Back to the client: with a code, or with an error (already in the URI).
     Redirect(String),
     /// Back to the client by an auto-submitted form (OAuth 2.0 Form Post Response Mode §2).
@@ -40,6 +40,15 @@ impl From<AuthzError> for Step {
     fn from(e: AuthzError) -> Self {
         Step::Fail(e)
     }
+}
+
+/// What the consent form asks for on one audience: the scopes the user has not allowed this
+/// client there yet (all of them with `prompt=consent`).
+pub struct Ask {
+    pub audience: String,
+    pub scopes: Vec<String>,
+    /// An API (RFC 8707 resource), not the userinfo endpoint of an identity-only login.
+    pub api: bool,
 }
 
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -185,24 +194,50 @@ async fn proceed(app: &AppState, req: AuthzRequest, active: Option<Active>, stag
         let username = req.login_hint.clone().unwrap_or_default();
         return Step::Login { req: Box::new(req), username, error: None };
     };
-    let consented = match app.store.get_consent(&active.user.id, &req.client.client.id, &req.audience).await {
-        Ok(c) => c.is_some_and(|granted| {
-            req.scope.split(' ').filter(|s| !s.is_empty()).all(|s| scope::contains(&granted, s))
-        }),
+    let asks = match consent_asks(app, &active.user.id, &req).await {
+        Ok(asks) => asks,
         Err(_) => return AuthzError::Unavailable.into(),
     };
-    let needs_consent =
-        stage != Stage::Consented && (req.prompt.consent || (!req.client.client.first_party && !consented));
+    // Only the operator can vouch for a client: others are asked, whatever they claim.
+    let trusted = req.client.client.first_party && req.client.client.origin == ClientOrigin::Operator;
+    let needs_consent = stage != Stage::Consented && (req.prompt.consent || (!trusted && !asks.is_empty()));
     if needs_consent {
         if req.prompt.none {
             return error_for(&req, "consent_required", "the user has not consented").into();
         }
-        return Step::Consent { req: Box::new(req), user: Box::new(active.user) };
+        let asks = if asks.is_empty() || req.prompt.consent { everything(app, &req) } else { asks };
+        return Step::Consent { req: Box::new(req), user: Box::new(active.user), asks };
     }
     match issue_code(app, &req, &active, t).await {
         Ok(code) => respond(app, &req, &[("code", &code)]),
         Err(_) => AuthzError::Unavailable.into(),
     }
+}
+
+/// What the user has not allowed the client yet: per audience, the requested scopes missing from
+/// the remembered consent; an audience never consented to is asked even with no scope. Empty
+/// when everything was allowed before.
+async fn consent_asks(app: &AppState, user_id: &str, req: &AuthzRequest) -> Result<Vec<Ask>, StoreError> {
+    let mut asks = Vec::new();
+    for ask in everything(app, req) {
+        let granted = app.store.get_consent(user_id, &req.client.client.id, &ask.audience).await?;
+        let Some(granted) = granted else {
+            asks.push(ask);
+            continue;
+        };
+        let scopes: Vec<String> = ask.scopes.into_iter().filter(|s| !scope::contains(&granted, s)).collect();
+        if !scopes.is_empty() {
+            asks.push(Ask { scopes, ..ask });
+        }
+    }
+    Ok(asks)
+}
+
+/// Everything the request asks for, per audience.
+fn everything(app: &AppState, req: &AuthzRequest) -> Vec<Ask> {
+    let scopes = req.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
+    let api = req.audience != app.settings.userinfo_endpoint();
+    vec![Ask { audience: req.audience.clone(), scopes, api }]
 }
 
 /// The response parameters, in the query or by form post as the request asked.

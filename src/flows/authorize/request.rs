@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::config::PkceRequired;
-use crate::flows::grants::resolve_target;
+use crate::flows::grants::{requested_audience, resolve_target};
 use crate::jwt::verify;
 use crate::oauth::claims::{self, Requested};
 use crate::oauth::params::Params;
@@ -14,7 +14,7 @@ use crate::oauth::Form;
 use crate::oauth::TokenError;
 use crate::oauth::{pkce, redirect_uri};
 use crate::state::{AppState, ClientEntry};
-use crate::store::StoreError;
+use crate::store::{ClientGrant, ClientOrigin, StoreError};
 
 /// Parameters carried through the login and consent forms, in this order.
 pub const CARRIED: [&str; 16] = [
@@ -117,6 +117,7 @@ impl From<StoreError> for AuthzError {
 pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<AuthzRequest, AuthzError> {
     let form = &p.form;
     let (client, redirect_uri, redirect_given) = client_and_redirect(app, p).await?;
+    let client = with_declared_scopes(app, client, form).await?;
     let state = form.get("state").map(str::to_string);
     let mode = match form.get("response_mode") {
         None | Some("query") => Ok(ResponseMode::Query),
@@ -214,6 +215,27 @@ async fn client_and_redirect(app: &AppState, p: &Params) -> Result<(Arc<ClientEn
         }
     };
     Ok((client, redirect_uri, given))
+}
+
+/// A client with no prior relationship (dynamic registration, a client ID metadata document) holds
+/// no API grants: it may ask for the scopes the API it names declares, and the user's consent
+/// decides. Operator clients keep their grants.
+async fn with_declared_scopes(
+    app: &AppState,
+    client: Arc<ClientEntry>,
+    form: &Form,
+) -> Result<Arc<ClientEntry>, AuthzError> {
+    if client.client.origin == ClientOrigin::Operator {
+        return Ok(client);
+    }
+    let mut grants = Vec::new();
+    // A malformed target is reported by `resolve_target`, with the redirect it needs.
+    if let Ok(Some(aud)) = requested_audience(form) {
+        if let Some(api) = app.store.get_api(aud).await? {
+            grants.push(ClientGrant { api: api.identifier, scopes: api.scopes });
+        }
+    }
+    Ok(Arc::new(ClientEntry { client: client.client.clone(), grants }))
 }
 
 /// RFC 7636 with S256 only (RFC 9700 §2.1.1). Required for public clients, for clients

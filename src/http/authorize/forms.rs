@@ -7,7 +7,7 @@ use minijinja::context;
 use subtle::ConstantTimeEq;
 
 use super::pages::{origin_of, read_cookie, set_cookie, Pages, CSRF_COOKIE};
-use crate::flows::authorize::AuthzRequest;
+use crate::flows::authorize::{Ask, AuthzRequest};
 use crate::oauth::{secret, Form};
 use crate::state::AppState;
 use crate::store::User;
@@ -61,13 +61,29 @@ pub fn login_page(
     with_csrf(secure, resp, &token, new)
 }
 
-pub fn consent_page(pages: &Pages, secure: bool, headers: &HeaderMap, req: &AuthzRequest, user: &User) -> Response {
+pub fn consent_page(
+    pages: &Pages,
+    secure: bool,
+    headers: &HeaderMap,
+    req: &AuthzRequest,
+    user: &User,
+    asks: &[Ask],
+) -> Response {
     let (token, new) = csrf(headers);
-    let scopes: Vec<String> =
-        req.scope.split(' ').filter(|s| !s.is_empty()).map(|s| describe(s, &req.audience)).collect();
+    // OpenID Connect scopes are about the account, not an API: listed once however many ask.
+    let mut scopes: Vec<String> = Vec::new();
+    for ask in asks {
+        for s in &ask.scopes {
+            let d = describe(s, &ask.audience);
+            if !scopes.contains(&d) {
+                scopes.push(d);
+            }
+        }
+    }
+    let resources: Vec<&str> = asks.iter().filter(|a| a.api).map(|a| a.audience.as_str()).collect();
     let ctx = context! {
         client_name => req.client.client.name, params => req.params, csrf => token, action => "/consent",
-        username => user.username, scopes,
+        username => user.username, scopes, resources,
     };
     let resp = pages.render(StatusCode::OK, "consent.html", ctx, origin_of(&req.redirect_uri).as_deref());
     with_csrf(secure, resp, &token, new)

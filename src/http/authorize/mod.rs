@@ -73,7 +73,7 @@ fn render(w: &Web, headers: &HeaderMap, step: Step) -> Response {
             let status = if error.is_some() { StatusCode::BAD_REQUEST } else { StatusCode::OK };
             login_page(&w.pages, secure, headers, &req, &username, error, status)
         }
-        Step::Consent { req, user } => consent_page(&w.pages, secure, headers, &req, &user),
+        Step::Consent { req, user, asks } => consent_page(&w.pages, secure, headers, &req, &user, &asks),
         Step::Redirect(uri) => redirect(&uri),
         Step::FormPost { action, fields } => w.pages.form_post(&action, &fields),
         Step::SignedIn { location, session_token } => {
