@@ -73,6 +73,18 @@ impl<'de> Deserialize<'de> for PkceRequired {
     }
 }
 
+/// Who may use the RFC 7591 registration endpoint.
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationPolicy {
+    /// No registration endpoint.
+    Off,
+    /// Only with an initial access token (`oauthd registration token create`).
+    Token,
+    /// Anyone; an initial access token, when sent, still counts.
+    Open,
+}
+
 #[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -164,6 +176,12 @@ pub struct Settings {
     pub backchannel_logout_attempts: u64,
     /// Deliver back-channel logout tokens to http and loopback addresses (local testing only).
     pub allow_http_loopback_backchannel: bool,
+    /// RFC 7591 dynamic client registration: `off`, `token` (initial access token) or `open`.
+    pub registration: RegistrationPolicy,
+    /// Registrations per client IP per hour at the registration endpoint (0 = off).
+    pub registration_rate_limit: u32,
+    /// Seconds after which a registered client that never obtained a token is deleted (0 = never).
+    pub registration_unused_ttl: u64,
 }
 
 /// A setting that must never be printed.
@@ -227,6 +245,9 @@ impl Default for Settings {
             backchannel_logout_timeout: 5,
             backchannel_logout_attempts: 5,
             allow_http_loopback_backchannel: false,
+            registration: RegistrationPolicy::Off,
+            registration_rate_limit: 20,
+            registration_unused_ttl: 86400,
         }
     }
 }
@@ -387,6 +408,8 @@ impl Settings {
             ("argon2_parallelism", u64::from(self.argon2_parallelism), 1, 64, "lanes"),
             ("backchannel_logout_timeout", self.backchannel_logout_timeout, 1, 60, "seconds"),
             ("backchannel_logout_attempts", self.backchannel_logout_attempts, 1, 20, "attempts"),
+            ("registration_rate_limit", u64::from(self.registration_rate_limit), 0, 100_000, "registrations per hour"),
+            ("registration_unused_ttl", self.registration_unused_ttl, 0, 365 * DAY, "seconds"),
         ]
     }
 
@@ -397,6 +420,11 @@ impl Settings {
     /// The userinfo endpoint: also the audience of identity-only access tokens.
     pub fn userinfo_endpoint(&self) -> String {
         format!("{}/userinfo", self.issuer)
+    }
+
+    /// RFC 7591 §3: where clients register; RFC 7592 management is under it.
+    pub fn registration_endpoint(&self) -> String {
+        format!("{}/register", self.issuer)
     }
 
     pub fn default_audience(&self) -> Option<&str> {

@@ -250,6 +250,7 @@ pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> any
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "disabled": c.disabled,
+        "origin": c.origin,
         "apis": grants,
         "created_at": c.created_at,
     });

@@ -3,6 +3,7 @@
 
 pub mod clients;
 pub mod inspect;
+pub mod registration;
 pub mod trust;
 pub mod users;
 

@@ -4,6 +4,7 @@ mod api;
 mod claims;
 mod client;
 mod keys;
+mod registration;
 mod serve;
 mod token;
 mod trust;
@@ -20,6 +21,7 @@ use crate::store::Store;
 pub use api::ApiCmd;
 pub use client::ClientCmd;
 pub use keys::KeysCmd;
+pub use registration::RegistrationCmd;
 pub use token::TokenCmd;
 pub use trust::TrustCmd;
 pub use user::UserCmd;
@@ -58,6 +60,9 @@ pub enum Command {
     /// Manage issuers trusted for the jwt-bearer grant.
     #[command(subcommand)]
     Trust(TrustCmd),
+    /// Manage dynamic client registration (RFC 7591): registered clients, initial access tokens.
+    #[command(subcommand)]
+    Registration(RegistrationCmd),
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -70,6 +75,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::User(c) => user::run(&*open(&settings).await?, &settings, c).await,
         Command::Token(c) => token::run(&*open(&settings).await?, &settings, c).await,
         Command::Trust(c) => trust::run(&settings, c).await,
+        Command::Registration(c) => registration::run(&*open(&settings).await?, c).await,
     }
 }
 

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::clock::now;
+use crate::config::RegistrationPolicy;
 use crate::flows::grants::GrantType;
 use crate::jwt::keys::public_jwks;
 use crate::oauth::claims;
@@ -25,7 +26,7 @@ pub async fn metadata(app: &AppState) -> Value {
             }
         }
     }
-    json!({
+    let mut doc = json!({
         "issuer": iss,
         "token_endpoint": format!("{iss}/token"),
         "jwks_uri": format!("{iss}/.well-known/jwks.json"),
@@ -57,7 +58,11 @@ pub async fn metadata(app: &AppState) -> Value {
         "acr_values_supported": [claims::ACR_PASSWORD],
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
-    })
+    });
+    if app.settings.registration != RegistrationPolicy::Off {
+        doc["registration_endpoint"] = json!(app.settings.registration_endpoint());
+    }
+    doc
 }
 
 /// The public keys: read from the database so a key rotated by another instance or the CLI is

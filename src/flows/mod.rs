@@ -1,7 +1,7 @@
 //! Every flow, both halves together: the token endpoint's grants (RFC 6749 §4, §6; RFC 7523), the
 //! authorization-code front channel (§4.1), login and lockout, client authentication (§2.3),
 //! introspection (RFC 7662), revocation (RFC 7009), userinfo (OIDC Core §5.3), logout (with
-//! back-channel logout delivery) and discovery.
+//! back-channel logout delivery), dynamic client registration (RFC 7591, RFC 7592) and discovery.
 
 pub mod authorize;
 pub mod backchannel;
@@ -10,5 +10,6 @@ pub mod discovery;
 pub mod grants;
 pub mod login;
 pub mod logout;
+pub mod registration;
 pub mod tokens;
 pub mod userinfo;

@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod introspect;
+mod registration;
 mod revoke;
 pub mod server;
 mod token;
@@ -68,6 +69,15 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
         .layer(json_errors.clone())
         .layer(page_header(header::CACHE_CONTROL, "no-store"))
         .layer(client_cors(app.clone()));
+    // Dynamic registration (RFC 7591, RFC 7592): bearer tokens, never cookies, so any origin
+    // may call it, as browser-based clients do.
+    let registration = Router::new()
+        .route("/register", post(registration::register).fallback(only_post))
+        .route("/register/{client_id}", get(registration::read).put(registration::update).delete(registration::delete))
+        .layer(deadline.clone())
+        .layer(json_errors.clone())
+        .layer(page_header(header::CACHE_CONTROL, "no-store"))
+        .layer(CorsLayer::permissive());
     // Introspection is server-to-server (RFC 7662): no CORS, so no browser can call it.
     let server = Router::new()
         .route("/introspect", post(introspect::introspect).fallback(only_post))
@@ -104,6 +114,7 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
     Ok(Router::new()
         .merge(back)
         .merge(server)
+        .merge(registration)
         .merge(front)
         .merge(rest)
         .route_layer(axum::middleware::from_fn(track))

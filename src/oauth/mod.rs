@@ -1,8 +1,9 @@
 //! Pure OAuth rules, no I/O: form parameters (RFC 6749 §3.1–3.2), scopes (§3.3), PKCE (RFC 7636),
-//! redirect URIs, secrets, refresh-token format and standing (§6), subjects, OIDC claims, and the
+//! redirect URIs, registered client metadata (RFC 7591 §2), secrets, refresh-token format and standing (§6), subjects, OIDC claims, and the
 //! token-endpoint error codes (§5.2).
 
 pub mod claims;
+pub mod client_metadata;
 pub mod error;
 pub mod form;
 pub mod params;

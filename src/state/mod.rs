@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod limits;
 pub mod login_gate;
+pub mod registration;
 pub mod throttle;
 
 use std::collections::HashSet;
@@ -24,6 +25,7 @@ use crate::store::{Change, Client, ClientGrant, Store, StoreError, TrustedIssuer
 use cache::ReadThrough;
 use limits::Limits;
 use login_gate::LoginGate;
+use registration::Registrations;
 use throttle::Throttle;
 
 pub type App = Arc<AppState>;
@@ -45,6 +47,8 @@ pub struct AppState {
     pub outbound: Outbound,
     /// Wakes the back-channel logout delivery at once when a logout queued tokens.
     pub logout_wakeup: Notify,
+    /// RFC 7591 registration limits and first-use bookkeeping.
+    pub registrations: Registrations,
 }
 
 impl AppState {
@@ -100,6 +104,7 @@ impl AppState {
                 settings.password_hash_concurrency.min(settings.lockout_threshold.max(1) as usize),
             ),
             limits: Limits::new(settings.rate_limit_per_ip, settings.rate_limit_per_client),
+            registrations: Registrations::new(settings.registration_rate_limit, settings.client_cache_capacity),
             settings: Arc::new(settings),
             store,
             keys: ArcSwap::new(keyring),
@@ -205,8 +210,9 @@ pub fn passwords_for(s: &Settings) -> anyhow::Result<Passwords> {
     Passwords::new(cost, s.password_hash_concurrency, s.password_hash_queue)
 }
 
-/// Spawns the background purge of expired single-use state: once shortly after start, then
-/// every `purge_interval`.
+/// Spawns the background purge of expired single-use state, registered clients never used
+/// within `registration_unused_ttl` and spent initial access tokens: once shortly after start,
+/// then every `purge_interval`.
 pub fn spawn_purge(app: App) {
     let every = Duration::from_secs(app.settings.purge_interval.max(1));
     tokio::spawn(async move {
@@ -215,10 +221,20 @@ pub fn spawn_purge(app: App) {
             tokio::time::sleep(wait).await;
             wait = every;
             app.limits.shrink();
+            app.registrations.shrink();
             match app.store.purge_expired(now()).await {
                 Ok(n) if n > 0 => tracing::info!(rows = n, "purged expired rows"),
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purge failed"),
+            }
+            let ttl = app.settings.registration_unused_ttl;
+            let unused_before = (ttl > 0).then(|| now().saturating_sub(ttl as i64));
+            match app.store.purge_registrations(now(), unused_before).await {
+                Ok(n) if n > 0 => {
+                    tracing::info!(rows = n, "purged unused registrations and spent initial access tokens")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "registration purge failed"),
             }
         }
     });

@@ -136,4 +136,14 @@ bounded_store! {
     claim_logout_deliveries(now: i64, lease_until: i64, limit: i64) -> Vec<LogoutDelivery>;
     finish_logout_delivery(id: &str) -> ();
     retry_logout_delivery(id: &str, attempts: i64, next_attempt_at: i64) -> ();
+    register_client(c: &Client, r: &Registration, initial_token: Option<&str>) -> bool;
+    get_registration(client_id: &str) -> Option<Registration>;
+    list_registrations() -> Vec<Registration>;
+    update_registration(c: &Client, metadata: &str, now: i64) -> bool;
+    mark_registration_used(client_id: &str, now: i64) -> ();
+    purge_registrations(now: i64, unused_before: Option<i64>) -> u64;
+    insert_initial_token(t: &InitialToken) -> ();
+    find_initial_token(hash: &str, now: i64) -> Option<InitialToken>;
+    list_initial_tokens() -> Vec<InitialToken>;
+    delete_initial_token(id: &str) -> bool;
 }

@@ -7,6 +7,8 @@ pub mod tx;
 #[macro_use]
 mod oidc_sql;
 #[macro_use]
+mod registration_sql;
+#[macro_use]
 mod refresh_sql;
 #[macro_use]
 mod sql;
@@ -217,6 +219,26 @@ pub trait Store: Send + Sync {
     async fn claim_logout_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<LogoutDelivery>>;
     async fn finish_logout_delivery(&self, id: &str) -> Result<()>;
     async fn retry_logout_delivery(&self, id: &str, attempts: i64, next_attempt_at: i64) -> Result<()>;
+
+    /// Stores a registered client and its registration in one transaction. With `initial_token`
+    /// (a token's hash), one use of that initial access token, if still live at `r.created_at`,
+    /// is consumed in the same transaction: `false`, with nothing stored, when it is not.
+    async fn register_client(&self, c: &Client, r: &Registration, initial_token: Option<&str>) -> Result<bool>;
+    async fn get_registration(&self, client_id: &str) -> Result<Option<Registration>>;
+    async fn list_registrations(&self) -> Result<Vec<Registration>>;
+    /// Replaces a registered client's name, grant types, redirect URIs, origins and registered metadata,
+    /// in one transaction. False when there is no such registered client.
+    async fn update_registration(&self, c: &Client, metadata: &str, now: i64) -> Result<bool>;
+    /// Records a registered client's first use; later calls change nothing.
+    async fn mark_registration_used(&self, client_id: &str, now: i64) -> Result<()>;
+    /// Deletes registered clients never used, created before `unused_before` and holding no
+    /// refresh tokens (`None`: none), and initial access tokens expired or used up. Returns the rows.
+    async fn purge_registrations(&self, now: i64, unused_before: Option<i64>) -> Result<u64>;
+    async fn insert_initial_token(&self, t: &InitialToken) -> Result<()>;
+    /// The initial access token whose SHA-256 is `hash`, if it is unexpired at `now` and has uses left.
+    async fn find_initial_token(&self, hash: &str, now: i64) -> Result<Option<InitialToken>>;
+    async fn list_initial_tokens(&self) -> Result<Vec<InitialToken>>;
+    async fn delete_initial_token(&self, id: &str) -> Result<bool>;
 }
 
 /// Connects to the backend named by the URL scheme. `timeout` bounds getting a connection

@@ -228,6 +228,35 @@ pub struct TrustedIssuer {
     pub created_at: i64,
 }
 
+/// An RFC 7591 registration: the companion row of a client with origin `registered`, which its
+/// RFC 7592 management reads and replaces.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct Registration {
+    pub client_id: String,
+    /// SHA-256 of the registration access token.
+    pub token_hash: String,
+    /// The registered client metadata, as a JSON object.
+    pub metadata: String,
+    /// The id of the initial access token the registration presented, if any.
+    pub initial_token: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    /// The client's first successful token request; cleanup removes clients that never make one.
+    pub used_at: Option<i64>,
+}
+
+/// An RFC 7591 §3 initial access token, good for `uses_left` registrations until `expires_at`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct InitialToken {
+    pub id: String,
+    /// SHA-256 of the token.
+    pub hash: String,
+    pub note: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub uses_left: i64,
+}
+
 /// Text-valued columns that are really one of a few names.
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {

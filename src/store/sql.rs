@@ -7,6 +7,24 @@ macro_rules! impl_sql_store {
         refresh_sql!($db);
         oidc_sql_fns!($db);
 
+        async fn insert_client_row<'e, E: sqlx::Executor<'e, Database = $db>>(ex: E, c: &Client) -> Result<()> {
+            sqlx::query(
+                "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
+                 allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris,
+                 auth_method, jwks_uri, jwks_json, require_pkce, backchannel_logout_uri,
+                 backchannel_logout_session_required, origin)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+            )
+            .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
+            .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
+            .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
+            .bind(&c.post_logout_redirect_uris).bind(c.auth_method.as_str()).bind(&c.jwks_uri).bind(&c.jwks_json)
+            .bind(c.require_pkce).bind(&c.backchannel_logout_uri).bind(c.backchannel_logout_session_required)
+            .bind(c.origin.as_str())
+            .execute(ex).await?;
+            Ok(())
+        }
+
         #[async_trait::async_trait]
         impl $crate::store::Store for $store {
             $($oidc)*
@@ -29,20 +47,7 @@ macro_rules! impl_sql_store {
             }
 
             async fn insert_client(&self, c: &Client) -> Result<()> {
-                sqlx::query(
-                    "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
-                     allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris,
-                     auth_method, jwks_uri, jwks_json, require_pkce, backchannel_logout_uri,
-                     backchannel_logout_session_required, origin)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
-                )
-                .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
-                .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
-                .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
-                .bind(&c.post_logout_redirect_uris).bind(c.auth_method.as_str()).bind(&c.jwks_uri).bind(&c.jwks_json)
-                .bind(c.require_pkce).bind(&c.backchannel_logout_uri).bind(c.backchannel_logout_session_required)
-                .bind(c.origin.as_str())
-                .execute(&self.pool).await?;
+                insert_client_row(&self.pool, c).await?;
                 self.changes.send(Change::Client(c.id.clone()));
                 Ok(())
             }

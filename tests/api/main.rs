@@ -34,6 +34,7 @@ mod password_faults;
 mod private_key_jwt;
 mod refresh;
 mod refresh_upgrade;
+mod registration;
 mod remote_jwks;
 mod third_party;
 mod trust_check;

@@ -140,4 +140,14 @@ delegate! {
     jti_seen(issuer: &str, jti: &str) -> bool;
     link_user(issuer: &str, subject: &str, user_id: &str, now: i64) -> ();
     linked_user(issuer: &str, subject: &str) -> Option<String>;
+    register_client(c: &Client, r: &Registration, initial_token: Option<&str>) -> bool;
+    get_registration(client_id: &str) -> Option<Registration>;
+    list_registrations() -> Vec<Registration>;
+    update_registration(c: &Client, metadata: &str, now: i64) -> bool;
+    mark_registration_used(client_id: &str, now: i64) -> ();
+    purge_registrations(now: i64, unused_before: Option<i64>) -> u64;
+    insert_initial_token(t: &InitialToken) -> ();
+    find_initial_token(hash: &str, now: i64) -> Option<InitialToken>;
+    list_initial_tokens() -> Vec<InitialToken>;
+    delete_initial_token(id: &str) -> bool;
 }

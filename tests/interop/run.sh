@@ -250,7 +250,7 @@ run_relying_parties() {
   local backend=$1 issuer=$2
   section "[$backend] Relying parties on default settings (go-oidc, pyoidc, openidconnect, express-openid-connect, passport-openidconnect)"
   stop_server
-  unset OAUTHD_DEFAULT_AUDIENCE OAUTHD_SIGNING_ALG
+  unset OAUTHD_DEFAULT_AUDIENCE OAUTHD_SIGNING_ALG OAUTHD_REGISTRATION
   export OAUTHD_ALLOW_HTTP_LOOPBACK_BACKCHANNEL=true
   local go_cb py_cb rs_cb go_bc py_bc ex_port pp_port
   go_cb=$(free_port); py_cb=$(free_port); rs_cb=$(free_port); go_bc=$(free_port); py_bc=$(free_port); ex_port=$(free_port)
@@ -361,6 +361,8 @@ run_backend() {
   export OAUTHD_DEFAULT_AUDIENCE="$API"
   export OAUTHD_SIGNING_ALG=RS256
   export OAUTHD_KEY_REFRESH_INTERVAL=1
+  # The Node suite registers a client of its own with openid-client (RFC 7591).
+  export OAUTHD_REGISTRATION=open
   export RUST_LOG=warn
   cli() { (cd "$WORK" && "$BIN" "$@"); }
 

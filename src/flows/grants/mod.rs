@@ -95,14 +95,19 @@ pub async fn dispatch(
     if !client.entry.client.allows_grant(grant.as_str()) {
         return Err(TokenError::unauthorized(format!("client is not allowed the {raw} grant")));
     }
+    let entry = client.entry.clone();
     let ctx = Ctx { app, client, form, now, ip };
-    match grant {
+    let issued = match grant {
         GrantType::ClientCredentials => client_credentials::handle(&ctx).await,
         GrantType::Password => password::handle(&ctx).await,
         GrantType::AuthorizationCode => authorization_code::handle(&ctx).await,
         GrantType::RefreshToken => refresh_token::handle(&ctx).await,
         GrantType::JwtBearer => jwt_bearer::handle(app, Some(ctx.client), form, ip, now).await,
+    };
+    if issued.is_ok() {
+        crate::flows::registration::note_use(app, &entry.client).await;
     }
+    issued
 }
 
 /// Picks the audience (`audience`, or RFC 8707 `resource`, or `default_audience`) and the scope

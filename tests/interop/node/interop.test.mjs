@@ -1,5 +1,5 @@
 // oauthd against real Node client libraries: openid-client v6 (relying party, grants, ID token
-// validation, userinfo, introspection, revocation) and jose (RFC 9068 access token checks).
+// validation, userinfo, introspection, revocation, dynamic client registration) and jose (RFC 9068 access token checks).
 //
 // tests/interop/run.sh provisions oauthd and passes a JSON file in OAUTHD_INTEROP_CONFIG.
 // No workarounds: when a library rejects something oauthd sends, the test fails with the
@@ -388,6 +388,77 @@ test('authorizationCodeGrant for a confidential third-party client: consent, exp
   const info = await client.fetchUserInfo(config, tokens.access_token, cfg.user.user_id);
   assert.equal(info.preferred_username, cfg.user.username);
   assert.equal(info.email, undefined, 'email was not asked for');
+});
+
+// ------------------------------------------------------------------------ dynamic client registration
+
+test('dynamicClientRegistration (RFC 7591) of a native public client, its login with PKCE and refresh, then RFC 7592 read and delete', async () => {
+  // openid-client discovers registration_endpoint and registers; the client is third-party,
+  // so the user is asked, and identity-only, since no API was granted to it.
+  const config = await client.dynamicClientRegistration(
+    issuer,
+    {
+      application_type: 'native',
+      client_name: 'openid-client DCR',
+      redirect_uris: [cfg.redirect_uri],
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+    },
+    client.None(),
+    { ...insecure },
+  );
+  const md = config.clientMetadata();
+  assert.ok(md.client_id, 'no client_id');
+  assert.equal(md.client_secret, undefined);
+  assert.equal(md.token_endpoint_auth_method, 'none');
+  assert.deepEqual(md.redirect_uris, [cfg.redirect_uri]);
+  assert.equal(md.registration_client_uri, `${cfg.issuer}/register/${md.client_id}`);
+
+  const verifier = client.randomPKCECodeVerifier();
+  const nonce = client.randomNonce();
+  const authUrl = client.buildAuthorizationUrl(config, {
+    redirect_uri: cfg.redirect_uri,
+    scope: 'openid offline_access',
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    nonce,
+  });
+  const { callback, trail } = await driveLogin(authUrl, { consent: true });
+  assert.ok(trail.some(([m, u]) => m === 'POST' && u.endsWith('/consent')), JSON.stringify(trail));
+  const tokens = await client.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: verifier,
+    expectedNonce: nonce,
+    idTokenExpected: true,
+  });
+  assert.equal(tokens.claims().aud, md.client_id);
+  assert.equal(tokens.claims().sub, cfg.user.user_id);
+  await verifyAccessToken(tokens.access_token, {
+    audience: `${cfg.issuer}/userinfo`,
+    clientId: md.client_id,
+    sub: cfg.user.user_id,
+  });
+  const info = await client.fetchUserInfo(config, tokens.access_token, cfg.user.user_id);
+  assert.equal(info.sub, cfg.user.user_id);
+  assert.ok(tokens.refresh_token, 'offline_access was granted but no refresh token came');
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  assert.ok(refreshed.access_token);
+
+  const auth = { authorization: `Bearer ${md.registration_access_token}` };
+  const read = await fetch(md.registration_client_uri, { headers: auth });
+  assert.equal(read.status, 200);
+  assert.equal((await read.json()).client_name, 'openid-client DCR');
+  const del = await fetch(md.registration_client_uri, { method: 'DELETE', headers: auth });
+  assert.equal(del.status, 204);
+  const gone = await fetch(md.registration_client_uri, { headers: auth });
+  assert.equal(gone.status, 401);
+  // The deleted client's refresh token dies with it: 401 invalid_client (with a Basic challenge).
+  const e = await client.refreshTokenGrant(config, refreshed.refresh_token).then(
+    () => assert.fail('a deleted client refreshed'),
+    (err) => err,
+  );
+  assert.equal(e.status, 401, `${e?.name}: ${e?.message}`);
+  assert.equal((await e.response.json()).error, 'invalid_client');
 });
 
 // ------------------------------------------------------------------------ introspection, revocation
