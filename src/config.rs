@@ -164,6 +164,14 @@ pub struct Settings {
     pub backchannel_logout_attempts: u64,
     /// Deliver back-channel logout tokens to http and loopback addresses (local testing only).
     pub allow_http_loopback_backchannel: bool,
+    /// Seconds a DPoP proof's `iat` may lie before or after now (RFC 9449 §11.1); its `jti` is
+    /// remembered that long.
+    pub dpop_proof_window: u64,
+    /// Every DPoP proof must carry a server nonce (RFC 9449 §8), not only those of clients
+    /// created with `--require-dpop-nonce`.
+    pub require_dpop_nonce: bool,
+    /// Seconds a server nonce is handed out for; it is accepted for that long again after.
+    pub dpop_nonce_lifetime: u64,
 }
 
 /// A setting that must never be printed.
@@ -227,6 +235,9 @@ impl Default for Settings {
             backchannel_logout_timeout: 5,
             backchannel_logout_attempts: 5,
             allow_http_loopback_backchannel: false,
+            dpop_proof_window: 60,
+            require_dpop_nonce: false,
+            dpop_nonce_lifetime: 300,
         }
     }
 }
@@ -387,6 +398,8 @@ impl Settings {
             ("argon2_parallelism", u64::from(self.argon2_parallelism), 1, 64, "lanes"),
             ("backchannel_logout_timeout", self.backchannel_logout_timeout, 1, 60, "seconds"),
             ("backchannel_logout_attempts", self.backchannel_logout_attempts, 1, 20, "attempts"),
+            ("dpop_proof_window", self.dpop_proof_window, 1, 600, "seconds"),
+            ("dpop_nonce_lifetime", self.dpop_nonce_lifetime, 10, DAY, "seconds"),
         ]
     }
 
