@@ -2,6 +2,7 @@
 # The ratios of issue 12, each measured as two numbers in this one run on this machine:
 #
 #   1. client_credentials ES256 tokens/s: oauthd / bench_reference (bench/reference.rs, the ceiling)
+#      1b. the same with a DPoP ES256 proof on every request (RFC 9449) / without one
 #   2. password-grant logins/s over BENCH_USERS users / the Argon2id limit (bench/argon2_limit.rs)
 #   3. correct logins refused: BENCH_PARALLEL parallel password-grant requests for one user, BENCH_ROUNDS times
 #   4. client_credentials tokens/s: BENCH_CLIENTS clients picked at random / 1 client
@@ -21,6 +22,8 @@
 #   BENCH_USERS [32]  BENCH_LOGIN_CONNECTIONS [32]        the login-throughput row
 #   BENCH_PARALLEL [16]  BENCH_ROUNDS [20]                the parallel-logins row
 #   BENCH_CLIENTS [100000]                                the many-clients row
+#   BENCH_DPOP_PROOFS [300000]    proofs signed ahead for the DPoP row (each is single-use; a run
+#                                 that uses them all replays proofs, which shows as non-2xx)
 #   BENCH_FLOOD_CONNECTIONS [200]  BENCH_FLOOD_USERS [200]
 #   BENCH_FLOOD_TIMEOUT [1]       seconds before a flood request is abandoned (its connection closed
 #                                 and a new one opened, bench/ratios.py flood); 0: wrk, never abandoned
@@ -45,6 +48,7 @@ LOGIN_CONNECTIONS=${BENCH_LOGIN_CONNECTIONS:-32}
 PARALLEL=${BENCH_PARALLEL:-16}
 ROUNDS=${BENCH_ROUNDS:-20}
 CLIENTS=${BENCH_CLIENTS:-100000}
+DPOP_PROOFS=${BENCH_DPOP_PROOFS:-300000}
 FLOOD_CONNECTIONS=${BENCH_FLOOD_CONNECTIONS:-200}
 FLOOD_USERS=${BENCH_FLOOD_USERS:-200}
 FLOOD_TIMEOUT=${BENCH_FLOOD_TIMEOUT:-1}
@@ -80,8 +84,8 @@ case $BACKEND in
     *) die "BENCH_BACKEND must be sqlite or postgres" ;;
 esac
 
-log "building (cargo build --release --bin oauthd --example bench_reference --example bench_argon2_limit)"
-cargo build --release --bin oauthd --example bench_reference --example bench_argon2_limit >&2
+log "building (cargo build --release --bin oauthd --example bench_reference --example bench_argon2_limit --example bench_dpop_proofs)"
+cargo build --release --bin oauthd --example bench_reference --example bench_argon2_limit --example bench_dpop_proofs >&2
 TARGET=${CARGO_TARGET_DIR:-$ROOT/target}/release
 BIN=$TARGET/oauthd
 [ -x "$BIN" ] || die "missing $BIN"
@@ -235,6 +239,27 @@ CC=$(wrk_run cc -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_}s" --latency -s benc
 server_notes "client_credentials (1 CLI client)"
 stop_server
 
+# ---------------------------------------------------------------- 1b. the same with a DPoP proof
+# Proofs are signed before the server starts, with a window long enough for the whole phase.
+CC_AUTH=$(python3 -c 'import base64,sys; print("Basic " + base64.b64encode(f"{sys.argv[1]}:{sys.argv[2]}".encode()).decode())' "$CC_ID" "$CC_SECRET")
+CC_BODY="grant_type=client_credentials&audience=$(python3 -c 'import sys,urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$AUDIENCE")"
+log "[dpop] signing $DPOP_PROOFS proofs, and a fifth as many for the warm-up"
+"$TARGET/examples/bench_dpop_proofs" 1 "$URL" "$CC_AUTH" "$CC_BODY" "$WORK/dpop_check.lines"
+"$TARGET/examples/bench_dpop_proofs" "$((DPOP_PROOFS / 5))" "$URL" "$CC_AUTH" "$CC_BODY" "$WORK/dpop_warm.lines"
+"$TARGET/examples/bench_dpop_proofs" "$DPOP_PROOFS" "$URL" "$CC_AUTH" "$CC_BODY" "$WORK/dpop.lines"
+export OAUTHD_DPOP_PROOF_WINDOW=600
+start_server dpop
+unset OAUTHD_DPOP_PROOF_WINDOW
+check_200 dpop "$URL" -H "Authorization: $CC_AUTH" -H "DPoP: $(cut -f2 "$WORK/dpop_check.lines")" \
+    -d grant_type=client_credentials --data-urlencode "audience=$AUDIENCE"
+BENCH_LINES=$WORK/dpop_warm.lines wrk -t"$THREADS" -c"$CONNECTIONS" -d2s -s bench/dpop.lua "$URL" >/dev/null
+wait_idle
+log "[dpop] oauthd with a DPoP proof per request, measuring ${SECONDS_}s"
+export BENCH_LINES=$WORK/dpop.lines
+DPOP=$(wrk_run dpop -t"$THREADS" -c"$CONNECTIONS" -d"${SECONDS_}s" --latency -s bench/dpop.lua "$URL")
+server_notes "client_credentials + DPoP"
+stop_server
+
 # ---------------------------------------------------------------- the Argon2id limit (nothing else running; just before the logins)
 log "argon2id limit, ${SECONDS_}s on every core ($ARGON_ENV)"
 argon=$("$TARGET/examples/bench_argon2_limit" "$SECONDS_")
@@ -330,6 +355,7 @@ stop_server
 
 # ---------------------------------------------------------------- table
 cc_tps=$(json ok_per_s <<<"$CC"); ref_tps=$(json ok_per_s <<<"$REF")
+dpop_tps=$(json ok_per_s <<<"$DPOP")
 login_ps=$(json ok_per_s <<<"$LOGINS")
 par_total=$(json total <<<"$PAR"); par_refused=$(json refused <<<"$PAR")
 one_tps=$(json ok_per_s <<<"$ONE"); many_tps=$(json ok_per_s <<<"$MANY")
@@ -338,6 +364,7 @@ p99_flood=$(json p99_ms <<<"$FLOODED"); p99_quiet=$(json p99_ms <<<"$QUIET")
 NOTES+=("- logins: server CPU per login $LOGIN_CPU (counting the $LOGIN_CONNECTIONS in flight at the end); one Argon2id verify in the limit run: $(sed -n 's/.*cpu_ms_per_verify=\([0-9.]*\) (user \([0-9.]*\), system \([0-9.]*\)).*/\2 ms user + \3 ms system/p' <<<"$argon")")
 NOTES+=("- parallel logins: refused per round $(json per_round <<<"$PAR"), by status and error: $(json codes <<<"$PAR"), slowest $(json max_s <<<"$PAR") s")
 NOTES+=("- non-2xx in wrk runs: reference $(json non2xx <<<"$REF"), oauthd cc $(json non2xx <<<"$CC"), logins $(json non2xx <<<"$LOGINS") (socket errors $(json socket_errors <<<"$LOGINS")), 1 client $(json non2xx <<<"$ONE"), $CLIENTS clients $(json non2xx <<<"$MANY"), probe quiet/flood $(json non2xx <<<"$QUIET")/$(json non2xx <<<"$FLOODED") (socket errors $(json socket_errors <<<"$FLOODED"))")
+NOTES+=("- DPoP: non-2xx $(json non2xx <<<"$DPOP") (a replayed proof once the $DPOP_PROOFS signed ahead ran out), p50/p99 $(json p50_ms <<<"$DPOP")/$(json p99_ms <<<"$DPOP") ms against $(json p50_ms <<<"$CC")/$(json p99_ms <<<"$CC") ms without")
 NOTES+=("- flood: $FLOOD_NOTE; probe p50 quiet/flood $(json p50_ms <<<"$QUIET")/$(json p50_ms <<<"$FLOODED") ms")
 NOTES+=("- server CPU idle $IDLE s after the flood ended (last utime+stime growth before 300 ms of none, sampled every 100 ms)")
 
@@ -347,6 +374,7 @@ mkdir -p bench/results
     echo "| measure | target | numerator | denominator | ratio |"
     echo "|---|---|---:|---:|---:|"
     echo "| client_credentials ES256 tokens/s, oauthd / reference (wrk -t$THREADS -c$CONNECTIONS) | ≥ 0.90 | $(f "$cc_tps") | $(f "$ref_tps") | $(r "$cc_tps" "$ref_tps") |"
+    echo "| client_credentials ES256 tokens/s with a DPoP ES256 proof / without (wrk -t$THREADS -c$CONNECTIONS) | report | $(f "$dpop_tps") | $(f "$cc_tps") | $(r "$dpop_tps" "$cc_tps") |"
     echo "| password-grant logins/s ($USERS users, -c$LOGIN_CONNECTIONS) / Argon2id verifies/s on $(nproc) cores | ≥ 0.90 | $(f "$login_ps" 1) | $(f "$ARGON_LIMIT" 1) | $(r "$login_ps" "$ARGON_LIMIT") |"
     echo "| correct logins refused / sent, $PARALLEL parallel for one user × $ROUNDS rounds | 0 | $par_refused | $par_total | $(r "$par_refused" "$par_total") |"
     echo "| client_credentials tokens/s, $CLIENTS clients at random / 1 client | ≥ 0.80 | $(f "$many_tps") | $(f "$one_tps") | $(r "$many_tps" "$one_tps") |"

@@ -182,6 +182,14 @@ pub struct Settings {
     pub registration_rate_limit: u32,
     /// Seconds after which a registered client that never obtained a token is deleted (0 = never).
     pub registration_unused_ttl: u64,
+    /// Seconds a DPoP proof's `iat` may lie before or after now (RFC 9449 §11.1); its `jti` is
+    /// remembered that long.
+    pub dpop_proof_window: u64,
+    /// Every DPoP proof must carry a server nonce (RFC 9449 §8), not only those of clients
+    /// created with `--require-dpop-nonce`.
+    pub require_dpop_nonce: bool,
+    /// Seconds a server nonce is handed out for; it is accepted for that long again after.
+    pub dpop_nonce_lifetime: u64,
 }
 
 /// A setting that must never be printed.
@@ -248,6 +256,9 @@ impl Default for Settings {
             registration: RegistrationPolicy::Off,
             registration_rate_limit: 20,
             registration_unused_ttl: 86400,
+            dpop_proof_window: 60,
+            require_dpop_nonce: false,
+            dpop_nonce_lifetime: 300,
         }
     }
 }
@@ -410,6 +421,8 @@ impl Settings {
             ("backchannel_logout_attempts", self.backchannel_logout_attempts, 1, 20, "attempts"),
             ("registration_rate_limit", u64::from(self.registration_rate_limit), 0, 100_000, "registrations per hour"),
             ("registration_unused_ttl", self.registration_unused_ttl, 0, 365 * DAY, "seconds"),
+            ("dpop_proof_window", self.dpop_proof_window, 1, 600, "seconds"),
+            ("dpop_nonce_lifetime", self.dpop_nonce_lifetime, 10, DAY, "seconds"),
         ]
     }
 

@@ -63,6 +63,13 @@ pub struct NewClient {
     /// The client needs `sid` in logout tokens (oauthd always sends it).
     #[arg(long)]
     pub backchannel_logout_session_required: bool,
+    /// DPoP (RFC 9449 §5.2): every token request of this client must carry a DPoP proof, so all
+    /// its tokens are sender-constrained.
+    #[arg(long)]
+    pub dpop_bound_access_tokens: bool,
+    /// DPoP proofs of this client must carry a server nonce (RFC 9449 §8).
+    #[arg(long)]
+    pub require_dpop_nonce: bool,
     /// Accept an http or loopback `--backchannel-logout-uri` (the `allow_http_loopback_backchannel` setting).
     #[arg(skip)]
     pub allow_http_loopback_backchannel: bool,
@@ -106,6 +113,8 @@ pub async fn create(
         backchannel_logout_uri: req.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: req.backchannel_logout_session_required,
         origin: ClientOrigin::Operator,
+        dpop_bound_access_tokens: req.dpop_bound_access_tokens,
+        require_dpop_nonce: req.require_dpop_nonce,
     };
     store.insert_client(&client).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {
@@ -249,6 +258,8 @@ pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> any
         "require_pkce": c.public || c.require_pkce,
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
+        "require_dpop_nonce": c.require_dpop_nonce,
         "disabled": c.disabled,
         "origin": c.origin,
         "apis": grants,

@@ -58,6 +58,7 @@ pub async fn metadata(app: &AppState) -> Value {
         "acr_values_supported": [claims::ACR_PASSWORD],
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        "dpop_signing_alg_values_supported": crate::jwt::dpop::ALGS,
     });
     if app.settings.registration != RegistrationPolicy::Off {
         doc["registration_endpoint"] = json!(app.settings.registration_endpoint());

@@ -79,10 +79,16 @@ pub async fn introspect(
             if c.exp <= now || app.store.is_jti_revoked(&c.jti).await? {
                 return Ok(inactive);
             }
-            Ok(json!({
+            let mut v = json!({
                 "active": true, "token_type": "Bearer", "scope": c.scope, "client_id": c.client_id,
                 "sub": c.sub, "aud": c.aud, "iss": c.iss, "exp": c.exp, "iat": c.iat, "jti": c.jti, "gty": c.gty,
-            }))
+            });
+            // RFC 9449 §6.2: a bound token's key, so that the resource can check the proof.
+            if let Some(jkt) = c.jkt() {
+                v["token_type"] = json!("DPoP");
+                v["cnf"] = json!({ "jkt": jkt });
+            }
+            Ok(v)
         }
         // A refresh token is only described to the client that holds it.
         Found::Refresh(r, standing) if r.client_id == client_id => {

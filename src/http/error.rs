@@ -78,6 +78,11 @@ impl IntoResponse for TokenError {
             TokenError::TooManyRequests { retry_after } => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
             }
+            TokenError::UseDpopNonce(nonce) => {
+                if let Ok(v) = HeaderValue::from_str(&nonce) {
+                    h.insert(super::DPOP_NONCE.clone(), v);
+                }
+            }
             TokenError::TemporarilyUnavailable | TokenError::Unavailable(_) => {
                 h.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }

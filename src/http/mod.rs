@@ -35,6 +35,8 @@ use crate::state::App;
 pub use authorize::Pages;
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// RFC 9449 §8.1: the server nonce a DPoP proof must carry next.
+pub static DPOP_NONCE: HeaderName = HeaderName::from_static("dpop-nonce");
 
 /// The router's state: the app, and the page renderer the front channel needs besides it.
 #[derive(Clone)]
@@ -273,7 +275,9 @@ fn client_cors(app: App) -> CorsLayer {
             }
         }))
         .allow_methods([Method::GET, Method::POST])
-        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE])
+        .allow_headers([header::AUTHORIZATION, header::CONTENT_TYPE, HeaderName::from_static("dpop")])
+        // RFC 9449 §8: an SPA must be able to read the nonce it is asked for, and the challenge.
+        .expose_headers([DPOP_NONCE.clone(), header::WWW_AUTHENTICATE])
         .max_age(Duration::from_secs(600))
 }
 

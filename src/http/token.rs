@@ -1,7 +1,7 @@
 //! `POST /token`, RFC 6749 §3.2.
 
 use axum::extract::{Request, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::extract::read_form;
@@ -22,7 +22,11 @@ pub async fn token(State(app): State<App>, req: Request) -> Response {
     match result {
         Ok(resp) => {
             crate::metrics::token_outcome(&grant, "ok");
-            super::no_store(StatusCode::OK, &resp)
+            let mut r = super::no_store(StatusCode::OK, &resp);
+            if let Some(v) = resp.dpop_nonce.and_then(|n| HeaderValue::from_str(&n).ok()) {
+                r.headers_mut().insert(super::DPOP_NONCE.clone(), v);
+            }
+            r
         }
         Err(e) => {
             crate::metrics::token_outcome(&grant, e.code());

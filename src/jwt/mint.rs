@@ -30,6 +30,15 @@ pub struct AccessClaims<'a> {
     /// those of the scopes: /userinfo has only the token to go by.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub userinfo_claims: &'a [String],
+    /// RFC 9449 §6.1: the DPoP key the token is bound to.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf<'a>>,
+}
+
+/// A confirmation claim (RFC 7800 §3.1) naming a key by its RFC 7638 thumbprint (RFC 9449 §6.1).
+#[derive(Debug, Serialize)]
+pub struct Cnf<'a> {
+    pub jkt: &'a str,
 }
 
 #[derive(Debug, Serialize)]

@@ -22,6 +22,21 @@ pub struct VerifiedAccess {
     pub gty: String,
     #[serde(default)]
     pub userinfo_claims: Vec<String>,
+    /// RFC 9449 §6.1: present when the token is DPoP-bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Confirmation>,
+}
+
+impl VerifiedAccess {
+    /// The thumbprint of the DPoP key the token is bound to, if it is bound.
+    pub fn jkt(&self) -> Option<&str> {
+        self.cnf.as_ref().map(|c| c.jkt.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+pub struct Confirmation {
+    pub jkt: String,
 }
 
 pub fn access_token(ring: &Keyring, issuer: &str, token: &str) -> Result<VerifiedAccess, &'static str> {

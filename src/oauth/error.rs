@@ -1,4 +1,5 @@
-//! Token endpoint errors, RFC 6749 §5.2 (plus RFC 8707 §2 `invalid_target`).
+//! Token endpoint errors, RFC 6749 §5.2 (plus RFC 8707 §2 `invalid_target`, RFC 9449 §5 and §8
+//! `invalid_dpop_proof` and `use_dpop_nonce`).
 
 use std::borrow::Cow;
 
@@ -32,6 +33,12 @@ pub enum TokenError {
     /// RFC 8707: the requested resource (audience) is unknown or not allowed for this client.
     #[error("invalid_target: {0}")]
     InvalidTarget(Desc),
+    /// RFC 9449 §5: the DPoP proof is missing a part, malformed, replayed, or does not fit the request.
+    #[error("invalid_dpop_proof: {0}")]
+    InvalidDpopProof(Desc),
+    /// RFC 9449 §8: the proof must carry the server nonce, sent in the `DPoP-Nonce` header.
+    #[error("use_dpop_nonce")]
+    UseDpopNonce(String),
     /// The endpoint was called with a method other than POST: 405 with `Allow: POST`.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -74,6 +81,9 @@ impl TokenError {
     pub fn client(d: impl Into<Desc>) -> Self {
         Self::InvalidClient(d.into())
     }
+    pub fn dpop(d: impl Into<Desc>) -> Self {
+        Self::InvalidDpopProof(d.into())
+    }
 
     /// The RFC 6749 error code.
     pub fn code(&self) -> &'static str {
@@ -91,6 +101,10 @@ impl TokenError {
             UnsupportedGrantType(d) => (StatusCode::BAD_REQUEST, "unsupported_grant_type", Some(d)),
             InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", Some(d)),
             InvalidTarget(d) => (StatusCode::BAD_REQUEST, "invalid_target", Some(d)),
+            InvalidDpopProof(d) => (StatusCode::BAD_REQUEST, "invalid_dpop_proof", Some(d)),
+            UseDpopNonce(_) => {
+                (StatusCode::BAD_REQUEST, "use_dpop_nonce", Some("the DPoP proof must carry the nonce in DPoP-Nonce"))
+            }
             MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "invalid_request", Some("this endpoint accepts only POST"))
             }

@@ -147,6 +147,7 @@ mod tests {
             revoked_at: None,
             sid: None,
             claims: None,
+            dpop_jkt: None,
         };
         (f, token(&new.handle, 0, &s))
     }

@@ -12,10 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, OnceCell};
 
 use crate::clock::now;
 use crate::config::Settings;
+use crate::jwt::dpop::Nonces;
 use crate::jwt::kek::Kek;
 use crate::jwt::keys::{self, Keyring};
 use crate::jwt::remote_jwks::JwksCache;
@@ -49,6 +50,8 @@ pub struct AppState {
     pub logout_wakeup: Notify,
     /// RFC 7591 registration limits and first-use bookkeeping.
     pub registrations: Registrations,
+    /// DPoP server nonces (RFC 9449 §8), keyed from the database at first use.
+    dpop_nonces: OnceCell<Nonces>,
 }
 
 impl AppState {
@@ -93,6 +96,7 @@ impl AppState {
         Ok(AppState {
             outbound,
             logout_wakeup: Notify::new(),
+            dpop_nonces: OnceCell::new(),
             clients: ReadThrough::new(settings.client_cache_capacity, cache_ttl),
             issuers: ReadThrough::new(ISSUER_CAPACITY, cache_ttl),
             origins: ReadThrough::new(1, cache_ttl),
@@ -150,6 +154,18 @@ impl AppState {
                 let Some(client) = store.get_client(id).await? else { return Ok(None) };
                 let grants = store.client_grants(id).await?;
                 Ok(Some(ClientEntry { client, grants }))
+            })
+            .await
+    }
+
+    /// The DPoP nonces every instance hands out and accepts: their key is read from (or, by the
+    /// first instance, written to) the database once, so no request pays a round trip for it.
+    pub async fn dpop_nonces(&self) -> Result<&Nonces, StoreError> {
+        self.dpop_nonces
+            .get_or_try_init(|| async {
+                let candidate = crate::oauth::secret::random_token(32);
+                let key = self.store.server_secret("dpop_nonce", &candidate, now()).await?;
+                Ok(Nonces::new(key.as_bytes(), self.settings.dpop_nonce_lifetime))
             })
             .await
     }

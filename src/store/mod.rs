@@ -189,12 +189,17 @@ pub trait Store: Send + Sync {
     async fn delete_issuer(&self, issuer: &str) -> Result<bool>;
     /// Records a `jti` for `issuer` until `expires_at`; `false` if it was already there (replay).
     async fn use_jti(&self, issuer: &str, jti: &str, expires_at: i64) -> Result<bool>;
+    /// Records a DPoP proof (RFC 9449 §11.1) by its replay key until `expires_at`, in one
+    /// statement; `false` if it was already there (a replay, on this instance or another).
+    async fn use_dpop_jti(&self, key: &str, expires_at: i64) -> Result<bool>;
+    /// The shared secret `name`: `candidate` stored if there is none yet, then whatever is stored.
+    async fn server_secret(&self, name: &str, candidate: &str, now: i64) -> Result<String>;
     /// Whether `jti` is recorded for `issuer`, without recording it (the `trust check` dry run).
     async fn jti_seen(&self, issuer: &str, jti: &str) -> Result<bool>;
     async fn link_user(&self, issuer: &str, subject: &str, user_id: &str, now: i64) -> Result<()>;
     async fn linked_user(&self, issuer: &str, subject: &str) -> Result<Option<String>>;
 
-    /// Deletes what can no longer matter, in bounded batches: expired jtis, deny-list entries,
+    /// Deletes what can no longer matter, in bounded batches: expired jtis (of assertions and DPoP proofs), deny-list entries,
     /// codes, sessions, and refresh families that ended (revoked or expired) once their last
     /// access token expired. Returns the rows.
     async fn purge_expired(&self, now: i64) -> Result<u64>;

@@ -28,6 +28,10 @@ pub struct Client {
     /// Where the client came from: the operator, dynamic registration, or a metadata document.
     #[sqlx(try_from = "String")]
     pub origin: ClientOrigin,
+    /// RFC 9449 §5.2: every token request must carry a DPoP proof.
+    pub dpop_bound_access_tokens: bool,
+    /// RFC 9449 §8: this client's proofs must carry a server nonce.
+    pub require_dpop_nonce: bool,
 }
 
 impl Client {
@@ -121,6 +125,8 @@ pub struct RefreshFamily {
     /// on every refresh.
     pub claims: Option<String>,
     pub revoked_at: Option<i64>,
+    /// RFC 9449 §5: the DPoP key thumbprint a public client's tokens of this family are bound to.
+    pub dpop_jkt: Option<String>,
 }
 
 /// One rotation: the presented token (current, or the one rotated last within the grace) gives
@@ -173,6 +179,8 @@ pub struct AuthCode {
     pub sid: Option<String>,
     /// The claims the request asked for (`oauth::claims::Requested`, as JSON).
     pub claims: Option<String>,
+    /// RFC 9449 §10: the `dpop_jkt` of the request; the exchange's proof must use that key.
+    pub dpop_jkt: Option<String>,
 }
 
 /// A signed-in browser (SSO session); the cookie carries the token, the row its hash.

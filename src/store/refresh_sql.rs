@@ -7,12 +7,12 @@ macro_rules! refresh_sql {
         async fn insert_family<'e, E: sqlx::Executor<'e, Database = $db>>(ex: E, f: &RefreshFamily) -> Result<()> {
             sqlx::query(
                 "insert into refresh_families (id, client_id, user_id, scope, audience, gty, auth_time, created_at,
-                 expires_at, idle_expires_at, generation, secret_hash, issued_at, access_exp, sid, claims)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
+                 expires_at, idle_expires_at, generation, secret_hash, issued_at, access_exp, sid, claims, dpop_jkt)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             )
             .bind(&f.id).bind(&f.client_id).bind(&f.user_id).bind(&f.scope).bind(&f.audience).bind(&f.gty)
             .bind(f.auth_time).bind(f.created_at).bind(f.expires_at).bind(f.idle_expires_at).bind(f.generation)
-            .bind(&f.secret_hash).bind(f.issued_at).bind(f.access_exp).bind(&f.sid).bind(&f.claims)
+            .bind(&f.secret_hash).bind(f.issued_at).bind(f.access_exp).bind(&f.sid).bind(&f.claims).bind(&f.dpop_jkt)
             .execute(ex).await?;
             Ok(())
         }
@@ -70,6 +70,7 @@ macro_rules! refresh_sql {
             let statements = [
                 "delete from used_jtis where (issuer, jti) in
                  (select issuer, jti from used_jtis where expires_at < $1 limit $2)",
+                "delete from dpop_jtis where proof_key in (select proof_key from dpop_jtis where expires_at < $1 limit $2)",
                 "delete from revoked_jtis where jti in (select jti from revoked_jtis where expires_at < $1 limit $2)",
                 // Kept an hour past expiry, so that a replayed code still revokes what it issued.
                 "delete from auth_codes where hash in (select hash from auth_codes where expires_at < $1 - 3600 limit $2)",

@@ -12,15 +12,15 @@ macro_rules! impl_sql_store {
                 "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
                  allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris,
                  auth_method, jwks_uri, jwks_json, require_pkce, backchannel_logout_uri,
-                 backchannel_logout_session_required, origin)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                 backchannel_logout_session_required, origin, dpop_bound_access_tokens, require_dpop_nonce)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
             )
             .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
             .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
             .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
             .bind(&c.post_logout_redirect_uris).bind(c.auth_method.as_str()).bind(&c.jwks_uri).bind(&c.jwks_json)
             .bind(c.require_pkce).bind(&c.backchannel_logout_uri).bind(c.backchannel_logout_session_required)
-            .bind(c.origin.as_str())
+            .bind(c.origin.as_str()).bind(c.dpop_bound_access_tokens).bind(c.require_dpop_nonce)
             .execute(ex).await?;
             Ok(())
         }
@@ -257,12 +257,12 @@ macro_rules! impl_sql_store {
             async fn insert_code(&self, c: &AuthCode) -> Result<()> {
                 sqlx::query(
                     "insert into auth_codes (hash, client_id, user_id, redirect_uri, redirect_uri_given, code_challenge,
-                     scope, audience, nonce, auth_time, created_at, expires_at, sid, claims)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                     scope, audience, nonce, auth_time, created_at, expires_at, sid, claims, dpop_jkt)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
                 )
                 .bind(&c.hash).bind(&c.client_id).bind(&c.user_id).bind(&c.redirect_uri).bind(c.redirect_uri_given)
                 .bind(&c.code_challenge).bind(&c.scope).bind(&c.audience).bind(&c.nonce).bind(c.auth_time)
-                .bind(c.created_at).bind(c.expires_at).bind(&c.sid).bind(&c.claims)
+                .bind(c.created_at).bind(c.expires_at).bind(&c.sid).bind(&c.claims).bind(&c.dpop_jkt)
                 .execute(&self.pool).await?;
                 Ok(())
             }
@@ -403,6 +403,21 @@ macro_rules! impl_sql_store {
                 let r = sqlx::query("insert into used_jtis (issuer, jti, expires_at) values ($1, $2, $3) on conflict (issuer, jti) do nothing")
                     .bind(issuer).bind(jti).bind(expires_at).execute(&self.pool).await?;
                 Ok(r.rows_affected() == 1)
+            }
+
+            async fn use_dpop_jti(&self, key: &str, expires_at: i64) -> Result<bool> {
+                // One statement: two instances racing on the same proof cannot both insert it.
+                let r = sqlx::query("insert into dpop_jtis (proof_key, expires_at) values ($1, $2) on conflict (proof_key) do nothing")
+                    .bind(key).bind(expires_at).execute(&self.pool).await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn server_secret(&self, name: &str, candidate: &str, now: i64) -> Result<String> {
+                // The first instance's candidate wins; everyone reads back the one stored.
+                sqlx::query("insert into server_secrets (name, value, created_at) values ($1, $2, $3) on conflict (name) do nothing")
+                    .bind(name).bind(candidate).bind(now).execute(&self.pool).await?;
+                Ok(sqlx::query_scalar::<_, String>("select value from server_secrets where name = $1")
+                    .bind(name).fetch_one(&self.pool).await?)
             }
 
             async fn jti_seen(&self, issuer: &str, jti: &str) -> Result<bool> {

@@ -176,6 +176,8 @@ async fn an_invalid_stored_key_set_is_401_invalid_client_not_500(b: Backend) {
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
             origin: ClientOrigin::Operator,
+            dpop_bound_access_tokens: false,
+            require_dpop_nonce: false,
         };
         t.app.store.insert_client(&client).await.unwrap();
         let a = sign(&idp.key(), &claims(id, id, &t.base), |_| {});

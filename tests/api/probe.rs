@@ -138,6 +138,8 @@ delegate! {
     delete_issuer(issuer: &str) -> bool;
     use_jti(issuer: &str, jti: &str, expires_at: i64) -> bool;
     jti_seen(issuer: &str, jti: &str) -> bool;
+    use_dpop_jti(key: &str, expires_at: i64) -> bool;
+    server_secret(name: &str, candidate: &str, now: i64) -> String;
     link_user(issuer: &str, subject: &str, user_id: &str, now: i64) -> ();
     linked_user(issuer: &str, subject: &str) -> Option<String>;
     register_client(c: &Client, r: &Registration, initial_token: Option<&str>) -> bool;

@@ -1,5 +1,7 @@
 // Real-browser end-to-end test of the authorization code + PKCE flow: Debian's Chromium (driven by
-// playwright-core) runs a plain single-page app (spa/index.html) against a fresh oauthd.
+// playwright-core) runs a plain single-page app (spa/index.html) against a fresh oauthd. The SPA
+// binds its tokens with DPoP (RFC 9449) to a non-extractable WebCrypto key, and its client
+// requires server nonces, so the nonce dance runs over CORS too.
 //
 //   OAUTHD_BIN=target/release/oauthd OAUTHD_TEST_BACKEND=sqlite node --test tests/e2e/
 //
@@ -317,7 +319,7 @@ describe(`oauthd in Chromium, authorization code + PKCE (${BACKEND})`, () => {
           'client', 'create', '--name', 'spa', '--public', '--first-party',
           '--grant', 'authorization_code', '--grant', 'refresh_token',
           '--redirect-uri', `${origin}/callback`, '--allowed-origin', origin,
-          '--api', API, '--scope', 'read:x', '--json',
+          '--api', API, '--scope', 'read:x', '--require-dpop-nonce', '--json',
         ]),
       );
       assert.ok(client.client_id, `client create printed no client_id: ${JSON.stringify(client)}`);
@@ -393,6 +395,7 @@ describe(`oauthd in Chromium, authorization code + PKCE (${BACKEND})`, () => {
       assert.match(q.get('code_challenge') ?? '', /^[A-Za-z0-9_-]{43}$/);
       assert.match(q.get('state') ?? '', /^[A-Za-z0-9_-]{16,}$/);
       assert.match(q.get('nonce') ?? '', /^[A-Za-z0-9_-]{16,}$/);
+      assert.match(q.get('dpop_jkt') ?? '', /^[A-Za-z0-9_-]{43}$/, 'the SPA names its DPoP key (RFC 9449 §10)');
 
       // The challenge is the S256 of the verifier the SPA kept for the callback (sessionStorage is
       // per tab and origin: back in the same tab, on the SPA's origin, it is still there).
@@ -408,12 +411,13 @@ describe(`oauthd in Chromium, authorization code + PKCE (${BACKEND})`, () => {
     }
   });
 
-  test('sign in through the login page; the SPA gets tokens and calls /userinfo (CORS)', { timeout: TEST_TIMEOUT }, async () => {
+  test('sign in through the login page; the SPA gets DPoP-bound tokens and calls /userinfo (CORS)', { timeout: TEST_TIMEOUT }, async () => {
     const p = await openPage();
     try {
       const authz = await startLogin(p);
       const nonce = authz.searchParams.get('nonce');
       const state = authz.searchParams.get('state');
+      const dpopJkt = authz.searchParams.get('dpop_jkt');
       await waitForLoginForm(p);
       await submitLogin(p, USERNAME, PASSWORD);
 
@@ -441,7 +445,15 @@ describe(`oauthd in Chromium, authorization code + PKCE (${BACKEND})`, () => {
       const why = async (what) => p.explain(`${what}; the SPA wrote:\n${text}`);
       if (r.error) assert.fail(await why('the SPA reported an error'));
       assert.equal(r.token_status, 200, await why('POST /token status'));
-      assert.match(String(r.token_type), /^bearer$/i, await why('token_type'));
+      assert.match(String(r.token_type), /^dpop$/i, await why('token_type'));
+      assert.equal(r.dpop_key_extractable, false, await why('the DPoP private key is not extractable'));
+      assert.equal(r.dpop_jkt, dpopJkt, await why('the proof key is the one named by dpop_jkt'));
+      assert.equal(r.cnf_jkt, dpopJkt, await why('the access token is bound to that key (cnf.jkt)'));
+      assert.equal(r.nonce_retries, 1, await why('one use_dpop_nonce retry, with the nonce read through CORS'));
+      assert.equal(r.bearer_userinfo_status, 401, await why('the bound token is refused as a bearer token'));
+      assert.match(String(r.bearer_challenge), /^DPoP /, await why('with a DPoP challenge (readable through CORS)'));
+      assert.equal(r.refresh_status, 200, await why('the refresh with the same key'));
+      assert.match(String(r.refresh_token_type), /^dpop$/i, await why('the refreshed token is bound too'));
       assert.equal(r.has_id_token, true, await why('id_token in the token response'));
       assert.equal(r.has_refresh_token, true, await why('refresh_token in the token response (offline_access)'));
       assert.equal(r.userinfo_status, 200, await why('GET /userinfo status'));

@@ -3,7 +3,7 @@
 #
 #   tests/interop/run.sh
 #
-# Python (Authlib, PyJWT) and Node (openid-client, jose) talk to a fresh oauthd, once on
+# Python (Authlib, PyJWT) and Node (openid-client, oauth4webapi, jose) talk to a fresh oauthd, once on
 # SQLite and once on PostgreSQL. Then off-the-shelf OpenID Connect relying parties (go-oidc,
 # pyoidc and the Rust openidconnect crate) log in against a server on default settings (no
 # default_audience, no API registered for them). Everything is provisioned through the CLI.
@@ -228,13 +228,13 @@ EOF2
   read -r py_p py_f py_s < <(pytest_counts "$WORK/pytest-$alg.xml")
   if [ "$py_rc" != 0 ] && [ "$py_f" = 0 ]; then py_f=1; fi
 
-  section "[$backend/$alg] Node suite (node --test: openid-client, jose)"
+  section "[$backend/$alg] Node suite (node --test: openid-client, oauth4webapi, jose)"
   local node_rc=0
   # shellcheck disable=SC2086
   (cd "$HERE/node" && node --test \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=tap --test-reporter-destination="$WORK/node-$alg.tap" \
-    ${NODE_TEST_ARGS:-} interop.test.mjs) || node_rc=$?
+    ${NODE_TEST_ARGS:-} interop.test.mjs dpop.test.mjs) || node_rc=$?
   local nd_p nd_f nd_s
   read -r nd_p nd_f nd_s < <(node_counts "$WORK/node-$alg.tap")
   if [ "$node_rc" != 0 ] && [ "$nd_f" = 0 ]; then nd_f=1; fi
@@ -371,8 +371,11 @@ run_backend() {
   cli api create --identifier "$API" --name "Interop API" --scope "read:x write:x" --json
   cli api create --identifier "$API2" --name "Interop API 2" --scope "read:y" --json
 
-  local cc pw spa web
+  local cc pw spa web dpopm2m
   cc=$(cli client create --name "Interop M2M" --grant client_credentials --api "$API" --scope "read:x write:x" --json)
+  # DPoP (RFC 9449): every token request must carry a proof, and every proof a server nonce.
+  dpopm2m=$(cli client create --name "Interop DPoP M2M" --grant client_credentials --api "$API" --scope "read:x" \
+    --dpop-bound-access-tokens --require-dpop-nonce --json)
   cli api grant --client "$(json_field client_id <<<"$cc")" --api "$API2" --scope "read:y"
   pw=$(cli client create --name "Interop Password" --grant password --grant refresh_token \
     --api "$API" --scope "read:x" --json)
@@ -417,7 +420,7 @@ EOF2
   echo "user $user"
 
   local config=$WORK/interop.json
-  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" KEYCLIENT="$keyclient" KEYS="$keys" \
+  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" KEYCLIENT="$keyclient" KEYS="$keys" DPOPM2M="$dpopm2m" \
     IDP="$IDP" IDP_OPEN="$IDP_OPEN" IDP_SUBJECT="$IDP_SUBJECT" \
     USER_JSON="$user" ISSUER="$issuer" BACKEND="$backend" \
     API="$API" API2="$API2" REDIRECT="$REDIRECT" USERNAME="$USERNAME" PASSWORD="$PASSWORD" EMAIL="$EMAIL" \
@@ -436,6 +439,7 @@ doc = {
     "user": {"username": e["USERNAME"], "password": e["PASSWORD"], "email": e["EMAIL"],
              "user_id": json.loads(e["USER_JSON"])["user_id"]},
     "clients": {"m2m": client("CC"), "password": client("PW"), "spa": client("SPA"), "web": client("WEB"),
+                "dpop_m2m": client("DPOPM2M"),
                 "key": dict(client("KEYCLIENT"), private_jwk=json.load(open(e["KEYS"] + "/client.private.jwk")))},
     # Issuers trusted for the jwt-bearer grant (client auth required / optional), same key pair.
     "assertion_issuers": {

@@ -273,6 +273,7 @@ async fn issue_code(app: &AppState, req: &AuthzRequest, active: &Active, t: i64)
         family_id: None,
         sid: active.sid.clone(),
         claims: (req.claims != Default::default()).then(|| serde_json::to_string(&req.claims).unwrap_or_default()),
+        dpop_jkt: req.dpop_jkt.clone(),
     };
     app.store.insert_code(&rec).await?;
     if let Some(sid) = &active.sid {

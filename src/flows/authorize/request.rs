@@ -1,5 +1,6 @@
 //! Validating an authorization request, RFC 6749 §4.1.1 and §4.1.2.1, OIDC Core §3.1.2.1 (with
-//! `claims` §5.5, `acr_values`, `id_token_hint`), OAuth 2.0 Form Post Response Mode. Errors about
+//! `claims` §5.5, `acr_values`, `id_token_hint`), OAuth 2.0 Form Post Response Mode, RFC 9449 §10
+//! `dpop_jkt`. Errors about
 //! the client or redirect URI are shown as a page; all others go back to the client with
 //! `error`, `state` and `iss` (RFC 9207), in the query or by form post as the request asked.
 
@@ -17,7 +18,7 @@ use crate::state::{AppState, ClientEntry};
 use crate::store::{ClientGrant, ClientOrigin, StoreError};
 
 /// Parameters carried through the login and consent forms, in this order.
-pub const CARRIED: [&str; 16] = [
+pub const CARRIED: [&str; 17] = [
     "response_type",
     "client_id",
     "redirect_uri",
@@ -34,6 +35,7 @@ pub const CARRIED: [&str; 16] = [
     "claims",
     "acr_values",
     "id_token_hint",
+    "dpop_jkt",
 ];
 
 /// Everything /authorize, /login and /consent understand: the parameters the forms carry, plus
@@ -84,6 +86,8 @@ pub struct AuthzRequest {
     pub expected_sub: Option<String>,
     /// The known parameters as received, to re-send through our own forms.
     pub params: Vec<(String, String)>,
+    /// RFC 9449 §10: the thumbprint of the DPoP key that must redeem the code.
+    pub dpop_jkt: Option<String>,
 }
 
 pub enum AuthzError {
@@ -152,6 +156,11 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
     }
     let code_challenge = pkce_challenge(app, &client, form).map_err(|d| fail("invalid_request", d))?;
     let prompt = parse_prompt(form.get("prompt")).map_err(|d| fail("invalid_request", d))?;
+    // An RFC 7638 SHA-256 thumbprint is 32 bytes, base64url: 43 characters.
+    let dpop_jkt = form.get("dpop_jkt");
+    if dpop_jkt.is_some_and(|j| !pkce::is_valid_challenge(j)) {
+        return Err(fail("invalid_request", "dpop_jkt must be a base64url SHA-256 JWK thumbprint (43 characters)"));
+    }
     let max_age = parse_max_age(form.get("max_age")).map_err(|d| fail("invalid_request", d))?;
     let (claims, expected_sub) = oidc_request(app, form).map_err(|(e, d)| fail(e, d))?;
     let (audience, scope) = resolve_target(&app.settings, &client, form, true).map_err(|e| match e {
@@ -177,6 +186,7 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
         claims,
         expected_sub,
         params,
+        dpop_jkt: dpop_jkt.map(str::to_string),
     })
 }
 

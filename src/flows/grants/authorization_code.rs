@@ -4,6 +4,8 @@
 
 use crate::config::PkceRequired;
 
+use crate::flows::dpop::check_binding;
+
 use super::issue::{first_token, mint, response, wants_refresh, Binding};
 use super::{Ctx, Subject, TokenResponse};
 use crate::oauth::claims::Requested;
@@ -68,6 +70,8 @@ fn check(ctx: &Ctx<'_>, rec: &AuthCode, verifier: Option<&str>) -> Result<(), To
     if rec.expires_at <= ctx.now {
         return Err(TokenError::grant("authorization code has expired"));
     }
+    // RFC 9449 §10: the key named by dpop_jkt at /authorize must sign this request's proof.
+    check_binding(rec.dpop_jkt.as_deref(), ctx.dpop_jkt.as_deref(), "authorization code (dpop_jkt)")?;
     let given = ctx.form.get("redirect_uri");
     if (rec.redirect_uri_given || given.is_some()) && given != Some(rec.redirect_uri.as_str()) {
         return Err(TokenError::grant("redirect_uri does not match the authorization request"));

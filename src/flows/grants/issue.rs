@@ -1,7 +1,7 @@
 //! Issuing the token response: the RFC 9068 access token, the OIDC ID token, the refresh token.
 
 use super::{Ctx, TokenResponse};
-use crate::jwt::mint::{self, AccessClaims, IdClaims, Typ};
+use crate::jwt::mint::{self, AccessClaims, Cnf, IdClaims, Typ};
 use crate::oauth::claims::{self, Requested};
 use crate::oauth::refresh::{self, NewFamily, Secret};
 use crate::oauth::TokenError;
@@ -62,6 +62,7 @@ pub fn mint(
         auth_time: s.auth_time,
         idp: s.idp,
         userinfo_claims: s.requested.map_or(&[][..], |r| r.userinfo.as_slice()),
+        cnf: ctx.dpop_jkt.as_deref().map(|jkt| Cnf { jkt }),
     };
     let access_token = mint::sign(&key, Typ::AccessToken, &claims).map_err(TokenError::Internal)?;
     let id_token = match s.user {
@@ -74,11 +75,13 @@ pub fn mint(
 pub fn response(ctx: &Ctx<'_>, m: Minted, scope: String, refresh_token: Option<String>) -> TokenResponse {
     TokenResponse {
         access_token: m.access_token,
-        token_type: "Bearer",
+        // RFC 9449 §5: a bound token says so.
+        token_type: if ctx.dpop_jkt.is_some() { "DPoP" } else { "Bearer" },
         expires_in: ctx.app.settings.access_token_ttl,
         scope,
         refresh_token,
         id_token: m.id_token,
+        dpop_nonce: None,
     }
 }
 
@@ -162,6 +165,9 @@ pub fn first_token(ctx: &Ctx<'_>, family: NewFamily, access: &Minted, b: &Bindin
         revoked_at: None,
         sid: b.sid.map(str::to_string),
         claims: b.claims.clone(),
+        // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key; a confidential
+        // client's stay bound to its authentication.
+        dpop_jkt: ctx.dpop_jkt.clone().filter(|_| !ctx.client.authenticated),
     };
     (refresh::token(&family.handle, 0, &secret), row)
 }

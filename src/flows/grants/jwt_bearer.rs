@@ -80,6 +80,7 @@ pub async fn handle(
     form: &Form,
     ip: IpAddr,
     now: i64,
+    dpop_jkt: Option<String>,
 ) -> Result<TokenResponse, TokenError> {
     let token = form.require("assertion")?;
     let checked = check(app, token, now).await?;
@@ -94,7 +95,7 @@ pub async fn handle(
         }
         None => return Err(TokenError::client("client authentication required for this issuer")),
     };
-    let ctx = Ctx { app, client, form, now, ip };
+    let ctx = Ctx { app, client, form, now, ip, dpop_jkt };
     let oidc = issuer_oidc_scopes(&issuer);
     let (aud, scope) = resolve_target_or(&app.settings, &ctx.client.entry, form, &oidc, issuer.audience.as_deref())?;
     let sub = checked.claims["sub"].as_str().unwrap_or_default();
@@ -172,6 +173,8 @@ fn issuer_as_client(issuer: &TrustedIssuer, app: &AppState) -> ClientEntry {
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
         origin: ClientOrigin::Operator,
+        dpop_bound_access_tokens: false,
+        require_dpop_nonce: false,
     };
     ClientEntry { client, grants: vec![ClientGrant { api, scopes: issuer_api_scopes(issuer).join(" ") }] }
 }

@@ -14,6 +14,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::flows::client_auth::{identify, AuthedClient};
+use crate::flows::dpop;
 use crate::oauth::{scope, Form, TokenError};
 use crate::state::{AppState, ClientEntry};
 
@@ -30,6 +31,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 9449 §8: the nonce the client's next proof must carry (the `DPoP-Nonce` header).
+    #[serde(skip)]
+    pub dpop_nonce: Option<String>,
 }
 
 /// Everything a grant handler needs about the request.
@@ -39,6 +43,8 @@ pub struct Ctx<'a> {
     pub form: &'a Form,
     pub now: i64,
     pub ip: IpAddr,
+    /// RFC 9449: the thumbprint of the request's DPoP key; the tokens are bound to it.
+    pub dpop_jkt: Option<String>,
 }
 
 /// The `grant_type` values `/token` accepts.
@@ -88,26 +94,31 @@ pub async fn dispatch(
     let client = match identify(app, headers, form).await? {
         Some(c) => c,
         // RFC 7523 §3.1: client authentication is optional for jwt-bearer; the issuer decides.
-        None if grant == GrantType::JwtBearer => return jwt_bearer::handle(app, None, form, ip, now).await,
+        None if grant == GrantType::JwtBearer => {
+            let dpop_jkt = dpop::token_request(app, headers, None, now).await?;
+            let mut resp = jwt_bearer::handle(app, None, form, ip, now, dpop_jkt).await?;
+            resp.dpop_nonce = dpop::next_nonce(app, None, now).await?;
+            return Ok(resp);
+        }
         None => return Err(TokenError::client("client authentication required")),
     };
     app.limits.check_client(client.id())?;
     if !client.entry.client.allows_grant(grant.as_str()) {
         return Err(TokenError::unauthorized(format!("client is not allowed the {raw} grant")));
     }
+    let dpop_jkt = dpop::token_request(app, headers, Some(&client.entry.client), now).await?;
     let entry = client.entry.clone();
-    let ctx = Ctx { app, client, form, now, ip };
-    let issued = match grant {
+    let ctx = Ctx { app, client, form, now, ip, dpop_jkt };
+    let mut resp = match grant {
         GrantType::ClientCredentials => client_credentials::handle(&ctx).await,
         GrantType::Password => password::handle(&ctx).await,
         GrantType::AuthorizationCode => authorization_code::handle(&ctx).await,
         GrantType::RefreshToken => refresh_token::handle(&ctx).await,
-        GrantType::JwtBearer => jwt_bearer::handle(app, Some(ctx.client), form, ip, now).await,
-    };
-    if issued.is_ok() {
-        crate::flows::registration::note_use(app, &entry.client).await;
-    }
-    issued
+        GrantType::JwtBearer => jwt_bearer::handle(app, Some(ctx.client), form, ip, now, ctx.dpop_jkt).await,
+    }?;
+    crate::flows::registration::note_use(app, &entry.client).await;
+    resp.dpop_nonce = dpop::next_nonce(app, Some(&entry.client), now).await?;
+    Ok(resp)
 }
 
 /// Picks the audience (`audience`, or RFC 8707 `resource`, or `default_audience`) and the scope

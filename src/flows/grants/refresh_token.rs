@@ -1,10 +1,12 @@
 //! `grant_type=refresh_token`, RFC 6749 §6, rotated on every use with reuse detection
 //! (RFC 9700 §4.14.2): presenting a rotated token revokes its whole family, except the token
 //! rotated last, presented again by its client within `refresh_reuse_grace` (its successor's
-//! response was lost): that gets a fresh successor, which supersedes the lost one.
+//! response was lost): that gets a fresh successor, which supersedes the lost one. A public
+//! client's family bound to a DPoP key (RFC 9449 §5) refreshes only with a proof by that key.
 
 use super::issue::{mint, response, Minted};
 use super::{requested_audience, Ctx, Subject, TokenResponse};
+use crate::flows::dpop::check_binding;
 use crate::oauth::claims::Requested;
 use crate::oauth::refresh::{self, Presented, Secret, Standing};
 use crate::oauth::TokenError;
@@ -22,6 +24,8 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     if fam.client_id != ctx.client.id() {
         return Err(TokenError::grant("refresh token was issued to another client"));
     }
+    // RFC 9449 §5: a public client's refresh token only works with the key it was bound to.
+    check_binding(fam.dpop_jkt.as_deref(), ctx.dpop_jkt.as_deref(), "refresh token")?;
     let standing = refresh::standing(&fam, &presented, ctx.now, app.settings.refresh_reuse_grace);
     match standing {
         Standing::Current | Standing::Grace => {}
