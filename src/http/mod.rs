@@ -27,7 +27,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 
 use crate::oauth::TokenError;
 use crate::state::App;
@@ -118,7 +118,10 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
                     let id =
                         req.extensions().get::<RequestId>().and_then(|r| r.header_value().to_str().ok()).unwrap_or("");
                     tracing::info_span!("request", request_id = %id, method = %req.method(), path = %req.uri().path())
-                }))
+                })
+                // 5xx answers are logged where they arise (storage warnings, internal errors,
+                // panics); at ERROR here, a login flood's 503s would write a line per refusal.
+                .on_failure(DefaultOnFailure::new().level(tracing::Level::DEBUG)))
                 .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
                 .layer(SetResponseHeaderLayer::if_not_present(
                     header::X_CONTENT_TYPE_OPTIONS,

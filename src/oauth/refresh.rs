@@ -145,6 +145,8 @@ mod tests {
             rotated_at: None,
             access_exp: now + 60,
             revoked_at: None,
+            sid: None,
+            claims: None,
         };
         (f, token(&new.handle, 0, &s))
     }

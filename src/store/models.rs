@@ -115,6 +115,11 @@ pub struct RefreshFamily {
     /// `exp` of the newest access token minted in the family: until then a revoked family must
     /// stay, since it denies those access tokens.
     pub access_exp: i64,
+    /// The SSO session of the login, kept in the ID tokens of refreshes (OIDC Core §12.2).
+    pub sid: Option<String>,
+    /// The login's `claims` request parameter (JSON of `oauth::claims::Requested`), honoured again
+    /// on every refresh.
+    pub claims: Option<String>,
     pub revoked_at: Option<i64>,
 }
 

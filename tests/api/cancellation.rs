@@ -46,6 +46,8 @@ fn family_row(id: &str, client: &str, user: &str) -> RefreshFamily {
         rotated_at: None,
         access_exp: t + 600,
         revoked_at: None,
+        sid: None,
+        claims: None,
     }
 }
 

@@ -170,10 +170,39 @@ async fn the_auth0_import_keeps_the_profile_fields_auth0_exports(b: Backend) {
     assert_eq!(bad.claims, "{}", "values oauthd would refuse are left out, the user is kept");
 }
 
+/// OIDC Core §12.2: an ID token from a refresh is about the same login: the same `sub`, `sid`,
+/// `auth_time`, `acr` and `amr`, no `nonce`, and the claims the `claims` parameter asked for.
+async fn a_refreshed_id_token_repeats_the_login_session_and_its_claims_request(b: Backend) {
+    let t = TestApp::spawn(b).await;
+    let (id, secret) = web_client(&t, |_| {}).await;
+    let u = t.user("dee", "pw-dee").await;
+    oauthd::admin::users::set_claims(t.app.store.as_ref(), &u.id, &every_claim(), oauthd::clock::now()).await.unwrap();
+    let br = Browser::new(&t);
+    let claims = r#"{"userinfo":{"picture":null},"id_token":{"given_name":null}}"#;
+    let p = rp_params(&id, &[("scope", "openid offline_access"), ("claims", claims), ("nonce", "n-0S6")]);
+    let code = br.code_for(&p, "dee", "pw-dee").await;
+    let (s, first) = exchange_basic(&t, &id, &secret, &code, None).await;
+    assert_eq!(s, 200, "{first}");
+    let (_, login) = t.verify(first["id_token"].as_str().unwrap(), &id).await;
+    assert_eq!((login["nonce"].as_str(), login["given_name"].as_str()), (Some("n-0S6"), Some("Ada")));
+    let form = [("grant_type", "refresh_token"), ("refresh_token", first["refresh_token"].as_str().unwrap())];
+    let (s, _, body) = json(t.post_token_basic(&id, &secret, &form).await).await;
+    assert_eq!(s, 200, "{body}");
+    let (_, again) = t.verify(body["id_token"].as_str().unwrap(), &id).await;
+    for k in ["sub", "sid", "auth_time", "acr", "amr", "given_name"] {
+        assert!(login.get(k).is_some(), "{k} in the login's ID token");
+        assert_eq!(again[k], login[k], "{k}");
+    }
+    assert!(again.get("nonce").is_none(), "a refreshed ID token has no nonce");
+    let info = userinfo(&t, body["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["picture"], "https://ada.example/a.png", "the userinfo claims request survives the refresh");
+}
+
 on_both_backends!(
     every_standard_claim_is_released_by_its_scope,
     the_id_token_carries_acr_amr_auth_time_and_the_session_id,
     the_claims_parameter_releases_named_claims_where_asked,
     claims_are_set_with_the_cli_flags_and_a_claims_file,
     the_auth0_import_keeps_the_profile_fields_auth0_exports,
+    a_refreshed_id_token_repeats_the_login_session_and_its_claims_request,
 );

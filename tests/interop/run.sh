@@ -248,12 +248,13 @@ EOF2
 # allow_http_loopback_backchannel is set, since the RPs listen on http://127.0.0.1.
 run_relying_parties() {
   local backend=$1 issuer=$2
-  section "[$backend] Relying parties on default settings (go-oidc, pyoidc, openidconnect, express-openid-connect)"
+  section "[$backend] Relying parties on default settings (go-oidc, pyoidc, openidconnect, express-openid-connect, passport-openidconnect)"
   stop_server
   unset OAUTHD_DEFAULT_AUDIENCE OAUTHD_SIGNING_ALG
   export OAUTHD_ALLOW_HTTP_LOOPBACK_BACKCHANNEL=true
-  local go_cb py_cb rs_cb go_bc py_bc ex_port
+  local go_cb py_cb rs_cb go_bc py_bc ex_port pp_port
   go_cb=$(free_port); py_cb=$(free_port); rs_cb=$(free_port); go_bc=$(free_port); py_bc=$(free_port); ex_port=$(free_port)
+  pp_port=$(free_port)
   local go py rs rspw
   go=$(cli client create --name "go-oidc RP" --grant authorization_code --first-party \
     --redirect-uri "http://127.0.0.1:$go_cb/callback" --backchannel-logout-uri "http://127.0.0.1:$go_bc/backchannel" \
@@ -266,13 +267,17 @@ run_relying_parties() {
   local ex
   ex=$(cli client create --name "express-openid-connect RP" --grant authorization_code --first-party \
     --redirect-uri "http://127.0.0.1:$ex_port/callback" --backchannel-logout-uri "http://127.0.0.1:$ex_port/backchannel-logout" --json)
+  # passport-openidconnect sends no PKCE: a confidential client on the default pkce_required.
+  local pp
+  pp=$(cli client create --name "passport-openidconnect RP" --grant authorization_code --first-party \
+    --redirect-uri "http://127.0.0.1:$pp_port/callback" --json)
   local claims=$WORK/rp-claims.json
   printf '%s' '{"given_name":"Rita","family_name":"Party","address":{"locality":"Lyon","country":"FR"},"phone_number":"+33 1 23 45 67 89","phone_number_verified":false}' >"$claims"
   local ruser
   ruser=$(printf '%s' "$PASSWORD" | cli user create --username rp-rita --email rita@example.test --password-stdin \
     --name "Rita Party" --locale fr-FR --claims "$claims" --json)
   local rpconfig=$WORK/rp.json
-  GO="$go" PY="$py" RS="$rs" RSPW="$rspw" EX="$ex" EX_PORT="$ex_port" RUSER="$ruser" ISSUER="$issuer" PASSWORD="$PASSWORD" CLAIMS="$claims" \
+  GO="$go" PY="$py" RS="$rs" RSPW="$rspw" EX="$ex" EX_PORT="$ex_port" PP="$pp" PP_PORT="$pp_port" RUSER="$ruser" ISSUER="$issuer" PASSWORD="$PASSWORD" CLAIMS="$claims" \
     GO_CB="$go_cb" PY_CB="$py_cb" RS_CB="$rs_cb" GO_BC="$go_bc" PY_BC="$py_bc" "$PY" - "$rpconfig" <<'EOF2'
 import json, os, sys
 e = os.environ
@@ -290,7 +295,8 @@ doc = {
     "clients": {"go": client("GO", "GO_CB", backchannel=f"127.0.0.1:{e['GO_BC']}"),
                 "pyoidc": client("PY", "PY_CB", backchannel_port=int(e["PY_BC"])),
                 "openidconnect": client("RS", "RS_CB"), "openidconnect_password": client("RSPW"),
-                "express": client("EX", port=int(e["EX_PORT"]))},
+                "express": client("EX", port=int(e["EX_PORT"])),
+                "passport": client("PP", port=int(e["PP_PORT"]))},
     "user": {"username": "rp-rita", "password": e["PASSWORD"], "email": "rita@example.test",
              "user_id": json.loads(e["RUSER"])["user_id"], "claims": claims},
 }
@@ -307,10 +313,10 @@ EOF2
     --junitxml="$WORK/pyoidc.xml" -o junit_family=xunit2 || py_rc=$?
   section "[$backend] openidconnect (Rust)"
   OAUTHD_RP_CONFIG="$rpconfig" "$RUST_RP" | tee "$WORK/rust-rp.out" || rs_rc=$?
-  section "[$backend] express-openid-connect (form_post)"
+  section "[$backend] express-openid-connect (form_post), passport-openidconnect"
   (cd "$HERE/node" && OAUTHD_RP_CONFIG="$rpconfig" node --test \
     --test-reporter=spec --test-reporter-destination=stdout \
-    --test-reporter=tap --test-reporter-destination="$WORK/express.tap" express_rp.test.mjs) || ex_rc=$?
+    --test-reporter=tap --test-reporter-destination="$WORK/express.tap" express_rp.test.mjs passport_rp.test.mjs) || ex_rc=$?
   local gp gf pp pf ps rp rf
   read -r gp gf < <(sed -nE 's/^go-oidc: ([0-9]+) passed, ([0-9]+) failed$/\1 \2/p' "$WORK/go-rp.out"; echo "0 1")
   read -r pp pf ps < <(pytest_counts "$WORK/pyoidc.xml")
@@ -488,7 +494,7 @@ for backend in $BACKENDS; do
       if [ "$1" = RP ]; then
         # RP go_passed go_failed pyoidc_passed pyoidc_failed pyoidc_skipped rust_passed rust_failed
         #    go_rc py_rc rust_rc express_passed express_failed express_skipped express_rc
-        SUMMARY+=("$(printf '%-9s RPs    go-oidc: %d passed, %d failed   pyoidc: %d passed, %d failed, %d skipped   openidconnect: %d passed, %d failed   express-openid-connect: %d passed, %d failed, %d skipped' \
+        SUMMARY+=("$(printf '%-9s RPs    go-oidc: %d passed, %d failed   pyoidc: %d passed, %d failed, %d skipped   openidconnect: %d passed, %d failed   Express RPs: %d passed, %d failed, %d skipped' \
           "$backend" "$2" "$3" "$4" "$5" "$6" "$7" "$8" "${12}" "${13}" "${14}")")
         TOTAL_PASS=$((TOTAL_PASS + $2 + $4 + $7 + ${12}))
         TOTAL_FAIL=$((TOTAL_FAIL + $3 + $5 + $8 + ${13}))

@@ -43,8 +43,15 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     let scope = if with_refresh { rec.scope.clone() } else { scope::without(&rec.scope, "offline_access") };
     let family = with_refresh.then(NewFamily::generate);
     let minted = mint(ctx, &subject, &rec.audience, &scope, family.as_ref().map(|f| f.id.as_str()))?;
-    let binding =
-        Binding { user_id: &user.id, aud: &rec.audience, scope: &scope, gty: subject.gty, auth_time: rec.auth_time };
+    let binding = Binding {
+        user_id: &user.id,
+        aud: &rec.audience,
+        scope: &scope,
+        gty: subject.gty,
+        auth_time: rec.auth_time,
+        sid: rec.sid.as_deref(),
+        claims: rec.claims.clone(),
+    };
     let refresh = family.map(|f| first_token(ctx, f, &minted, &binding));
     let redemption =
         Redemption { access_jti: &minted.jti, access_exp: minted.exp, refresh: refresh.as_ref().map(|r| &r.1) };

@@ -104,6 +104,8 @@ pub async fn issue(
                 scope: &scope,
                 gty: s.gty,
                 auth_time: s.auth_time.unwrap_or(ctx.now),
+                sid: s.sid,
+                claims: s.requested.and_then(|r| serde_json::to_string(r).ok()),
             };
             let (token, row) = first_token(ctx, family, &minted, &b);
             ctx.app.store.insert_refresh_family(&row).await?;
@@ -120,13 +122,17 @@ pub fn wants_refresh(ctx: &Ctx<'_>, scope: &str) -> bool {
     scope::contains(scope, "offline_access") && ctx.client.entry.client.allows_grant("refresh_token")
 }
 
-/// What a refresh token is bound to (RFC 6749 §6: the client, the user, the granted scope).
+/// What a refresh token is bound to (RFC 6749 §6: the client, the user, the granted scope), and
+/// what of the login its ID tokens repeat (OIDC Core §12.2).
 pub struct Binding<'a> {
     pub user_id: &'a str,
     pub aud: &'a str,
     pub scope: &'a str,
     pub gty: &'a str,
     pub auth_time: i64,
+    pub sid: Option<&'a str>,
+    /// The `claims` request parameter as JSON.
+    pub claims: Option<String>,
 }
 
 /// The first token of `family` and the family's row, not yet stored; `access` is the access
@@ -154,6 +160,8 @@ pub fn first_token(ctx: &Ctx<'_>, family: NewFamily, access: &Minted, b: &Bindin
         rotated_at: None,
         access_exp: access.exp,
         revoked_at: None,
+        sid: b.sid.map(str::to_string),
+        claims: b.claims.clone(),
     };
     (refresh::token(&family.handle, 0, &secret), row)
 }

@@ -5,6 +5,7 @@
 
 use super::issue::{mint, response, Minted};
 use super::{requested_audience, Ctx, Subject, TokenResponse};
+use crate::oauth::claims::Requested;
 use crate::oauth::refresh::{self, Presented, Secret, Standing};
 use crate::oauth::TokenError;
 use crate::oauth::{scope, subject};
@@ -63,10 +64,11 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
     Ok(response(ctx, minted, narrowed, Some(refresh::token(&presented.handle, generation, &secret))))
 }
 
-/// The family's user (still enabled) gets the new tokens, with the `sub`, `gty` and `auth_time`
-/// of the login.
+/// The family's user (still enabled) gets the new tokens, with the `sub`, `gty`, `auth_time`,
+/// `sid` and `claims` request of the login.
 async fn mint_for(ctx: &Ctx<'_>, fam: &RefreshFamily, scope: &str) -> Result<Minted, TokenError> {
     let user = ctx.app.store.get_user(&fam.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
+    let requested: Option<Requested> = fam.claims.as_deref().and_then(|c| serde_json::from_str(c).ok());
     let subject = Subject {
         sub: subject::of_user(&user),
         user: Some(&user),
@@ -74,8 +76,8 @@ async fn mint_for(ctx: &Ctx<'_>, fam: &RefreshFamily, scope: &str) -> Result<Min
         auth_time: Some(fam.auth_time),
         nonce: None,
         idp: None,
-        sid: None,
-        requested: None,
+        sid: fam.sid.as_deref(),
+        requested: requested.as_ref(),
     };
     mint(ctx, &subject, &fam.audience, scope, Some(&fam.id))
 }
