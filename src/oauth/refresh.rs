@@ -147,6 +147,7 @@ mod tests {
             revoked_at: None,
             sid: None,
             claims: None,
+            resources: String::new(),
         };
         (f, token(&new.handle, 0, &s))
     }

@@ -121,6 +121,9 @@ pub struct RefreshFamily {
     /// on every refresh.
     pub claims: Option<String>,
     pub revoked_at: Option<i64>,
+    /// The audiences the family may mint for, each with its scope (`oauth::resource`, as JSON);
+    /// empty for families from before they were recorded: `audience` with `scope`.
+    pub resources: String,
 }
 
 /// One rotation: the presented token (current, or the one rotated last within the grace) gives
@@ -173,6 +176,9 @@ pub struct AuthCode {
     pub sid: Option<String>,
     /// The claims the request asked for (`oauth::claims::Requested`, as JSON).
     pub claims: Option<String>,
+    /// The audiences the code may mint for, each with its scope (`oauth::resource`, as JSON);
+    /// `audience` is the first. Empty for codes from before they were recorded.
+    pub resources: String,
 }
 
 /// A signed-in browser (SSO session); the cookie carries the token, the row its hash.

@@ -48,6 +48,7 @@ fn family_row(id: &str, client: &str, user: &str) -> RefreshFamily {
         revoked_at: None,
         sid: None,
         claims: None,
+        resources: String::new(),
     }
 }
 
@@ -72,6 +73,7 @@ fn code_row(hash: &str, client: &str, user: &str) -> AuthCode {
         family_id: None,
         sid: None,
         claims: None,
+        resources: String::new(),
     }
 }
 
