@@ -28,6 +28,17 @@ pub async fn create_api(
 ) -> anyhow::Result<Api> {
     let scopes = crate::oauth::scope::parse(scopes).map_err(|e| anyhow::anyhow!(e))?.join(" ");
     check_identifier(identifier)?;
+    // A resource is matched by its canonical URI: two APIs with one canonical form would be ambiguous.
+    if let Some(c) = crate::oauth::resource::canonical(identifier) {
+        if let Some(other) = store
+            .list_apis()
+            .await?
+            .into_iter()
+            .find(|a| a.identifier != identifier && crate::oauth::resource::names(&a.identifier, &c))
+        {
+            anyhow::bail!("API {} has the same canonical URI ({c}) as {identifier}", other.identifier);
+        }
+    }
     let api = Api { identifier: identifier.into(), name: name.unwrap_or(identifier).into(), scopes, created_at: now };
     store.insert_api(&api).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {

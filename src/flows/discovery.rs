@@ -1,5 +1,6 @@
-//! Authorization server metadata, RFC 8414 §2, served also as OIDC Discovery 1.0 §3, and the
-//! published key set (RFC 7517 §5).
+//! Authorization server metadata, RFC 8414 §2 (with `code_challenge_methods_supported`, which
+//! MCP clients require), served also as OIDC Discovery 1.0 §3, and the published key set
+//! (RFC 7517 §5).
 
 use serde_json::{json, Value};
 
@@ -64,6 +65,12 @@ pub async fn metadata(app: &AppState) -> Value {
         doc["registration_endpoint"] = json!(app.settings.registration_endpoint());
     }
     doc
+}
+
+/// The path of `issuer` without its leading slash (`tenant` for `https://host/tenant`), if it has one.
+pub fn issuer_path(issuer: &str) -> Option<String> {
+    let u = url::Url::parse(issuer).ok()?;
+    Some(u.path().trim_matches('/').to_string()).filter(|p| !p.is_empty())
 }
 
 /// The public keys: read from the database so a key rotated by another instance or the CLI is

@@ -57,6 +57,7 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
     let public = Router::new()
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route("/.well-known/oauth-authorization-server", get(discovery::metadata))
+        .route("/.well-known/oauth-authorization-server/{*path}", get(discovery::metadata_at))
         .route("/.well-known/openid-configuration", get(discovery::metadata))
         .layer(CorsLayer::permissive());
     let request_timeout = Duration::from_secs(app.settings.request_timeout);

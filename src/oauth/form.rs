@@ -33,6 +33,10 @@ pub fn parse_form(body: &[u8]) -> Result<Form, TokenError> {
         let mut it = pair.splitn(2, |&b| b == b'=');
         let key = decode(it.next().unwrap_or_default())?;
         let value = decode(it.next().unwrap_or_default())?;
+        if map.contains_key(&key) && key == "resource" {
+            // RFC 8707 §2.2 lets the server refuse several resources: each token has one audience.
+            return Err(TokenError::target("name one resource per token request: a token has one audience"));
+        }
         if map.contains_key(&key) {
             return Err(TokenError::request(format!("parameter repeated: '{key}'")));
         }

@@ -1,5 +1,5 @@
 //! Pure OAuth rules, no I/O: form parameters (RFC 6749 §3.1–3.2), scopes (§3.3), PKCE (RFC 7636),
-//! redirect URIs, registered client metadata (RFC 7591 §2), secrets, refresh-token format and standing (§6), subjects, OIDC claims, and the
+//! redirect URIs, registered client metadata (RFC 7591 §2), resource indicators (RFC 8707), secrets, refresh-token format and standing (§6), subjects, OIDC claims, and the
 //! token-endpoint error codes (§5.2).
 
 pub mod claims;
@@ -10,6 +10,7 @@ pub mod params;
 pub mod pkce;
 pub mod redirect_uri;
 pub mod refresh;
+pub mod resource;
 pub mod scope;
 pub mod secret;
 pub mod subject;

@@ -1,6 +1,7 @@
 //! Front-channel parameters (RFC 6749 §3.1, §4.1.2.1; OIDC Core §3.1.2.1): unknown parameters are
 //! ignored, while a known one that is repeated, not UTF-8 or holds a NUL byte is recorded, so that
 //! the request check can redirect with `invalid_request` once the client and redirect URI are known.
+//! `resource` may be repeated (RFC 8707 §2.1): every value is kept, in order.
 
 use percent_encoding::percent_decode;
 
@@ -13,7 +14,12 @@ pub const MAX_PAIRS: usize = 256;
 pub struct Params {
     pub form: Form,
     pub bad: Vec<(String, &'static str)>,
+    /// Every `resource` value, in order, without repeats; the form holds the first.
+    pub resources: Vec<String>,
 }
+
+/// The one parameter that may be given several times.
+const MULTI: &str = "resource";
 
 impl Params {
     /// The first problem, as a sentence fragment: "scope is repeated".
@@ -31,6 +37,7 @@ impl Params {
 pub fn parse(raw: &[u8], known: &[&str]) -> Result<Params, &'static str> {
     let mut kept: Vec<(String, String)> = Vec::new();
     let mut bad: Vec<(String, &'static str)> = Vec::new();
+    let mut resources: Vec<String> = Vec::new();
     for (i, pair) in raw.split(|&b| b == b'&').filter(|p| !p.is_empty()).enumerate() {
         if i >= MAX_PAIRS {
             return Err("The request has too many parameters.");
@@ -42,7 +49,22 @@ pub fn parse(raw: &[u8], known: &[&str]) -> Result<Params, &'static str> {
         if bad.iter().any(|(k, _)| *k == key) {
             continue;
         }
-        let problem = match decode(it.next().unwrap_or_default()) {
+        let value = decode(it.next().unwrap_or_default());
+        if key == MULTI {
+            match value {
+                Some(v) if v.contains('\0') => bad.push((key, "contains a NUL byte")),
+                Some(v) if v.is_empty() || resources.contains(&v) => {}
+                Some(v) => {
+                    if resources.is_empty() {
+                        kept.push((key, v.clone()));
+                    }
+                    resources.push(v);
+                }
+                None => bad.push((key, "is not UTF-8")),
+            }
+            continue;
+        }
+        let problem = match value {
             _ if kept.iter().any(|(k, _)| *k == key) => "is repeated",
             None => "is not UTF-8",
             Some(v) if v.contains('\0') => "contains a NUL byte",
@@ -58,7 +80,10 @@ pub fn parse(raw: &[u8], known: &[&str]) -> Result<Params, &'static str> {
     // re-encoding them for it cannot fail.
     let encoded = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(&kept).finish();
     let form = parse_form(encoded.as_bytes()).map_err(|_| "The request parameters are malformed.")?;
-    Ok(Params { form, bad })
+    if bad.iter().any(|(k, _)| k == MULTI) {
+        resources.clear();
+    }
+    Ok(Params { form, bad, resources })
 }
 
 fn decode(raw: &[u8]) -> Option<String> {
@@ -93,6 +118,20 @@ mod tests {
         );
         assert_eq!(p.form.get("scope"), None);
         assert_eq!(p.problem_with(&["client_id"]).as_deref(), Some("client_id contains a NUL byte"));
+    }
+
+    #[test]
+    fn resource_may_be_repeated_and_keeps_its_order() {
+        let known = ["resource", "scope"];
+        let p =
+            parse(b"resource=https%3A%2F%2Fb.test&resource=https%3A%2F%2Fa.test&resource=https%3A%2F%2Fb.test", &known)
+                .unwrap(); // ok: unit test
+        assert!(p.bad.is_empty());
+        assert_eq!(p.resources, ["https://b.test", "https://a.test"]);
+        assert_eq!(p.form.get("resource"), Some("https://b.test"));
+        let p = parse(b"resource=a&resource=%ff", &known).unwrap(); // ok: unit test
+        assert_eq!(p.problem().as_deref(), Some("resource is not UTF-8"));
+        assert!(p.resources.is_empty());
     }
 
     #[test]

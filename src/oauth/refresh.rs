@@ -148,6 +148,7 @@ mod tests {
             sid: None,
             claims: None,
             dpop_jkt: None,
+            resources: String::new(),
         };
         (f, token(&new.handle, 0, &s))
     }

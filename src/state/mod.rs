@@ -298,6 +298,11 @@ impl ClientEntry {
     pub fn grant_for(&self, api: &str) -> Option<&ClientGrant> {
         self.grants.iter().find(|g| g.api == api)
     }
+
+    /// The grant on the API an RFC 8707 `resource` names, compared in canonical form.
+    pub fn grant_for_resource(&self, resource: &str) -> Option<&ClientGrant> {
+        self.grants.iter().find(|g| crate::oauth::resource::names(resource, &g.api))
+    }
 }
 
 /// Clients with their grants, for `client_cache_ttl` or until a change event names them.

@@ -127,6 +127,9 @@ pub struct RefreshFamily {
     pub revoked_at: Option<i64>,
     /// RFC 9449 §5: the DPoP key thumbprint a public client's tokens of this family are bound to.
     pub dpop_jkt: Option<String>,
+    /// The audiences the family may mint for, each with its scope (`oauth::resource`, as JSON);
+    /// empty for families from before they were recorded: `audience` with `scope`.
+    pub resources: String,
 }
 
 /// One rotation: the presented token (current, or the one rotated last within the grace) gives
@@ -181,6 +184,9 @@ pub struct AuthCode {
     pub claims: Option<String>,
     /// RFC 9449 §10: the `dpop_jkt` of the request; the exchange's proof must use that key.
     pub dpop_jkt: Option<String>,
+    /// The audiences the code may mint for, each with its scope (`oauth::resource`, as JSON);
+    /// `audience` is the first. Empty for codes from before they were recorded.
+    pub resources: String,
 }
 
 /// A signed-in browser (SSO session); the cookie carries the token, the row its hash.

@@ -7,12 +7,13 @@ macro_rules! refresh_sql {
         async fn insert_family<'e, E: sqlx::Executor<'e, Database = $db>>(ex: E, f: &RefreshFamily) -> Result<()> {
             sqlx::query(
                 "insert into refresh_families (id, client_id, user_id, scope, audience, gty, auth_time, created_at,
-                 expires_at, idle_expires_at, generation, secret_hash, issued_at, access_exp, sid, claims, dpop_jkt)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+                 expires_at, idle_expires_at, generation, secret_hash, issued_at, access_exp, sid, claims, dpop_jkt, resources)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
             )
             .bind(&f.id).bind(&f.client_id).bind(&f.user_id).bind(&f.scope).bind(&f.audience).bind(&f.gty)
             .bind(f.auth_time).bind(f.created_at).bind(f.expires_at).bind(f.idle_expires_at).bind(f.generation)
             .bind(&f.secret_hash).bind(f.issued_at).bind(f.access_exp).bind(&f.sid).bind(&f.claims).bind(&f.dpop_jkt)
+            .bind(&f.resources)
             .execute(ex).await?;
             Ok(())
         }

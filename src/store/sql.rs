@@ -257,12 +257,12 @@ macro_rules! impl_sql_store {
             async fn insert_code(&self, c: &AuthCode) -> Result<()> {
                 sqlx::query(
                     "insert into auth_codes (hash, client_id, user_id, redirect_uri, redirect_uri_given, code_challenge,
-                     scope, audience, nonce, auth_time, created_at, expires_at, sid, claims, dpop_jkt)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
+                     scope, audience, nonce, auth_time, created_at, expires_at, sid, claims, dpop_jkt, resources)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
                 )
                 .bind(&c.hash).bind(&c.client_id).bind(&c.user_id).bind(&c.redirect_uri).bind(c.redirect_uri_given)
                 .bind(&c.code_challenge).bind(&c.scope).bind(&c.audience).bind(&c.nonce).bind(c.auth_time)
-                .bind(c.created_at).bind(c.expires_at).bind(&c.sid).bind(&c.claims).bind(&c.dpop_jkt)
+                .bind(c.created_at).bind(c.expires_at).bind(&c.sid).bind(&c.claims).bind(&c.dpop_jkt).bind(&c.resources)
                 .execute(&self.pool).await?;
                 Ok(())
             }

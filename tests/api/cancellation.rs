@@ -49,6 +49,7 @@ fn family_row(id: &str, client: &str, user: &str) -> RefreshFamily {
         sid: None,
         claims: None,
         dpop_jkt: None,
+        resources: String::new(),
     }
 }
 
@@ -74,6 +75,7 @@ fn code_row(hash: &str, client: &str, user: &str) -> AuthCode {
         sid: None,
         claims: None,
         dpop_jkt: None,
+        resources: String::new(),
     }
 }
 

@@ -92,7 +92,7 @@ async fn a_registered_client_gets_declared_api_scopes_only_by_consent(b: Backend
 
 async fn asking_again_with_more_scopes_shows_only_the_difference(b: Backend) {
     let t = TestApp::spawn(b).await;
-    let id = third_party(&t, "https://assistant.test/client.json", ClientOrigin::MetadataDocument).await;
+    let id = third_party(&t, "doc-client-1", ClientOrigin::MetadataDocument).await;
     t.user("noa", "pw-noa").await;
     let br = Browser::new(&t);
     let first = mcp_params(&id, &[]);

@@ -4,6 +4,7 @@
 //! returns the next `Step`; `http` renders it.
 
 mod request;
+mod targets;
 
 pub use request::{
     response_pairs, response_uri, validate, AuthzError, AuthzRequest, Prompt, ResponseMode, AUTHORIZE_KNOWN, CARRIED,
@@ -14,6 +15,7 @@ use std::net::IpAddr;
 use crate::clock::{later, now};
 use crate::flows::login::{self, Outcome};
 use crate::oauth::params::Params;
+use crate::oauth::resource::{self, Target};
 use crate::oauth::{scope, secret, TokenError};
 use crate::state::AppState;
 use crate::store::{AuthCode, ClientOrigin, Session, StoreError, User};
@@ -170,8 +172,10 @@ pub async fn consent(app: &AppState, p: &Params, session_token: Option<&str>) ->
         return error_for(&areq, "access_denied", "the user denied the request").into();
     }
     let (user, client) = (&active.user.id, &areq.client.client.id);
-    if app.store.grant_consent(user, client, &areq.audience, &areq.scope, now()).await.is_err() {
-        return AuthzError::Unavailable.into();
+    for t in &areq.targets {
+        if app.store.grant_consent(user, client, &t.aud, &t.scope, now()).await.is_err() {
+            return AuthzError::Unavailable.into();
+        }
     }
     proceed(app, areq, Some(active), Stage::Consented).await
 }
@@ -235,9 +239,13 @@ async fn consent_asks(app: &AppState, user_id: &str, req: &AuthzRequest) -> Resu
 
 /// Everything the request asks for, per audience.
 fn everything(app: &AppState, req: &AuthzRequest) -> Vec<Ask> {
-    let scopes = req.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect();
-    let api = req.audience != app.settings.userinfo_endpoint();
-    vec![Ask { audience: req.audience.clone(), scopes, api }]
+    let userinfo = app.settings.userinfo_endpoint();
+    let ask = |t: &Target| Ask {
+        audience: t.aud.clone(),
+        scopes: t.scope.split(' ').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+        api: t.aud != userinfo,
+    };
+    req.targets.iter().map(ask).collect()
 }
 
 /// The response parameters, in the query or by form post as the request asked.
@@ -263,6 +271,7 @@ async fn issue_code(app: &AppState, req: &AuthzRequest, active: &Active, t: i64)
         code_challenge: req.code_challenge.clone(),
         scope: req.scope.clone(),
         audience: req.audience.clone(),
+        resources: resource::encode(&req.targets),
         nonce: req.nonce.clone(),
         auth_time: active.auth_time,
         created_at: t,

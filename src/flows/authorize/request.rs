@@ -6,16 +6,17 @@
 
 use std::sync::Arc;
 
+use super::targets;
 use crate::config::PkceRequired;
-use crate::flows::grants::{requested_audience, resolve_target};
 use crate::jwt::verify;
 use crate::oauth::claims::{self, Requested};
 use crate::oauth::params::Params;
+use crate::oauth::resource::Target;
 use crate::oauth::Form;
 use crate::oauth::TokenError;
 use crate::oauth::{pkce, redirect_uri};
 use crate::state::{AppState, ClientEntry};
-use crate::store::{ClientGrant, ClientOrigin, StoreError};
+use crate::store::StoreError;
 
 /// Parameters carried through the login and consent forms, in this order.
 pub const CARRIED: [&str; 17] = [
@@ -72,8 +73,12 @@ pub struct AuthzRequest {
     pub redirect_given: bool,
     pub mode: ResponseMode,
     pub state: Option<String>,
+    /// Everything granted, on all targets.
     pub scope: String,
+    /// The first target's audience: a token request naming no resource gets it.
     pub audience: String,
+    /// Every audience the code may mint for, with its share of the scope (RFC 8707 §2.1).
+    pub targets: Vec<Target>,
     pub nonce: Option<String>,
     pub code_challenge: Option<String>,
     pub prompt: Prompt,
@@ -121,7 +126,7 @@ impl From<StoreError> for AuthzError {
 pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<AuthzRequest, AuthzError> {
     let form = &p.form;
     let (client, redirect_uri, redirect_given) = client_and_redirect(app, p).await?;
-    let client = with_declared_scopes(app, client, form).await?;
+    let client = targets::with_declared_scopes(app, client, form, &p.resources).await?;
     let state = form.get("state").map(str::to_string);
     let mode = match form.get("response_mode") {
         None | Some("query") => Ok(ResponseMode::Query),
@@ -163,13 +168,14 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
     }
     let max_age = parse_max_age(form.get("max_age")).map_err(|d| fail("invalid_request", d))?;
     let (claims, expected_sub) = oidc_request(app, form).map_err(|(e, d)| fail(e, d))?;
-    let (audience, scope) = resolve_target(&app.settings, &client, form, true).map_err(|e| match e {
+    let (targets, scope) = targets::resolve(&app.settings, &client, form, &p.resources).map_err(|e| match e {
         _ if prompt.none && !signed_in => fail("login_required", "the user is not signed in"),
         TokenError::InvalidScope(d) => fail("invalid_scope", &d),
         TokenError::InvalidTarget(d) => fail("invalid_target", &d),
         other => fail("invalid_request", &other.to_string()),
     })?;
-    let params = CARRIED.iter().filter_map(|k| form.get(k).map(|v| (k.to_string(), v.to_string()))).collect();
+    let audience = targets.first().map(|t| t.aud.clone()).unwrap_or_default();
+    let params = carried(p);
     Ok(AuthzRequest {
         client,
         redirect_uri,
@@ -178,6 +184,7 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
         state,
         scope,
         audience,
+        targets,
         nonce: form.get("nonce").map(str::to_string),
         code_challenge,
         prompt,
@@ -188,6 +195,19 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
         params,
         dpop_jkt: dpop_jkt.map(str::to_string),
     })
+}
+
+/// The known parameters to re-send through our forms, every `resource` among them.
+fn carried(p: &Params) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for k in CARRIED {
+        if k == "resource" {
+            out.extend(p.resources.iter().map(|r| (k.to_string(), r.clone())));
+        } else if let Some(v) = p.form.get(k) {
+            out.push((k.to_string(), v.to_string()));
+        }
+    }
+    out
 }
 
 /// The `claims` parameter (OIDC Core §5.5) and the user the request insists on, from a `sub`
@@ -225,27 +245,6 @@ async fn client_and_redirect(app: &AppState, p: &Params) -> Result<(Arc<ClientEn
         }
     };
     Ok((client, redirect_uri, given))
-}
-
-/// A client with no prior relationship (dynamic registration, a client ID metadata document) holds
-/// no API grants: it may ask for the scopes the API it names declares, and the user's consent
-/// decides. Operator clients keep their grants.
-async fn with_declared_scopes(
-    app: &AppState,
-    client: Arc<ClientEntry>,
-    form: &Form,
-) -> Result<Arc<ClientEntry>, AuthzError> {
-    if client.client.origin == ClientOrigin::Operator {
-        return Ok(client);
-    }
-    let mut grants = Vec::new();
-    // A malformed target is reported by `resolve_target`, with the redirect it needs.
-    if let Ok(Some(aud)) = requested_audience(form) {
-        if let Some(api) = app.store.get_api(aud).await? {
-            grants.push(ClientGrant { api: api.identifier, scopes: api.scopes });
-        }
-    }
-    Ok(Arc::new(ClientEntry { client: client.client.clone(), grants }))
 }
 
 /// RFC 7636 with S256 only (RFC 9700 §2.1.1). Required for public clients, for clients

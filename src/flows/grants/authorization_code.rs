@@ -1,15 +1,17 @@
 //! `grant_type=authorization_code`, RFC 6749 §4.1.3 with PKCE (RFC 7636 §4.6) and the
 //! RFC 9700 §4.8.2 downgrade check. A code is redeemed once; a second try revokes what the
-//! first one issued (§4.1.2).
+//! first one issued (§4.1.2). The token is for one of the code's resources (RFC 8707 §2.2):
+//! the one the request names, or the first one the authorization request named.
 
 use crate::config::PkceRequired;
 
 use crate::flows::dpop::check_binding;
 
 use super::issue::{first_token, mint, response, wants_refresh, Binding};
-use super::{Ctx, Subject, TokenResponse};
+use super::{requested_audience, Ctx, Subject, TokenResponse};
 use crate::oauth::claims::Requested;
 use crate::oauth::refresh::NewFamily;
+use crate::oauth::resource::{self, Target};
 use crate::oauth::TokenError;
 use crate::oauth::{pkce, scope, secret, subject};
 use crate::store::{AuthCode, Redemption};
@@ -27,6 +29,8 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         return Err(reused(ctx, &hash).await);
     }
     check(ctx, &rec, verifier)?;
+    let targets = resource::decode(&rec.resources, &rec.audience, &rec.scope);
+    let target = target_of(ctx, &targets, &rec.audience)?;
     let user = app.store.get_user(&rec.user_id).await?.filter(|u| !u.disabled);
     let user = user.ok_or_else(|| TokenError::grant("the user is no longer active"))?;
 
@@ -42,13 +46,16 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         requested: requested.as_ref(),
     };
     let with_refresh = wants_refresh(ctx, &rec.scope);
-    let scope = if with_refresh { rec.scope.clone() } else { scope::without(&rec.scope, "offline_access") };
+    let keep = |s: &str| if with_refresh { s.to_string() } else { scope::without(s, "offline_access") };
+    let scope = keep(&target.scope);
     let family = with_refresh.then(NewFamily::generate);
-    let minted = mint(ctx, &subject, &rec.audience, &scope, family.as_ref().map(|f| f.id.as_str()))?;
+    let minted = mint(ctx, &subject, &target.aud, &scope, family.as_ref().map(|f| f.id.as_str()))?;
+    // The family keeps the whole grant: a refresh may switch to another of the code's resources.
     let binding = Binding {
         user_id: &user.id,
-        aud: &rec.audience,
-        scope: &scope,
+        aud: &target.aud,
+        scope: &keep(&rec.scope),
+        targets: &targets,
         gty: subject.gty,
         auth_time: rec.auth_time,
         sid: rec.sid.as_deref(),
@@ -61,6 +68,14 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         return Err(reused(ctx, &hash).await);
     }
     Ok(response(ctx, minted, scope, refresh.map(|r| r.0)))
+}
+
+/// The target the token request names (RFC 8707 §2.2: one the authorization request named, or
+/// `invalid_target`), or the code's first.
+fn target_of<'t>(ctx: &Ctx<'_>, targets: &'t [Target], first: &str) -> Result<&'t Target, TokenError> {
+    requested_audience(ctx.form)?;
+    resource::select(targets, ctx.form.get("resource"), ctx.form.get("audience"), first)
+        .ok_or_else(|| TokenError::target(format!("the authorization code was issued for {}", resource::list(targets))))
 }
 
 fn check(ctx: &Ctx<'_>, rec: &AuthCode, verifier: Option<&str>) -> Result<(), TokenError> {

@@ -4,6 +4,7 @@ use super::{Ctx, TokenResponse};
 use crate::jwt::mint::{self, AccessClaims, Cnf, IdClaims, Typ};
 use crate::oauth::claims::{self, Requested};
 use crate::oauth::refresh::{self, NewFamily, Secret};
+use crate::oauth::resource::{self, Target};
 use crate::oauth::TokenError;
 use crate::oauth::{scope, subject};
 use crate::store::{family_jti, RefreshFamily, User};
@@ -105,6 +106,7 @@ pub async fn issue(
                 user_id: &user.id,
                 aud,
                 scope: &scope,
+                targets: &[],
                 gty: s.gty,
                 auth_time: s.auth_time.unwrap_or(ctx.now),
                 sid: s.sid,
@@ -129,8 +131,11 @@ pub fn wants_refresh(ctx: &Ctx<'_>, scope: &str) -> bool {
 /// what of the login its ID tokens repeat (OIDC Core §12.2).
 pub struct Binding<'a> {
     pub user_id: &'a str,
+    /// The audience a refresh naming no resource gets.
     pub aud: &'a str,
     pub scope: &'a str,
+    /// Every audience the family may mint for (RFC 8707); empty: only `aud`, with `scope`.
+    pub targets: &'a [Target],
     pub gty: &'a str,
     pub auth_time: i64,
     pub sid: Option<&'a str>,
@@ -168,6 +173,7 @@ pub fn first_token(ctx: &Ctx<'_>, family: NewFamily, access: &Minted, b: &Bindin
         // RFC 9449 §5: a public client's refresh tokens are bound to its DPoP key; a confidential
         // client's stay bound to its authentication.
         dpop_jkt: ctx.dpop_jkt.clone().filter(|_| !ctx.client.authenticated),
+        resources: if b.targets.is_empty() { String::new() } else { resource::encode(b.targets) },
     };
     (refresh::token(&family.handle, 0, &secret), row)
 }

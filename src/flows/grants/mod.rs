@@ -179,8 +179,10 @@ pub fn resolve_target_or(
             TokenError::target("no audience or resource given, and no default_audience is configured")
         })?,
     };
-    let grant = entry
-        .grant_for(aud)
+    // `audience` names an API exactly (as Auth0 does); RFC 8707 `resource` by its canonical URI.
+    let by_resource = form.get("audience").is_none() && form.get("resource").is_some();
+    let grant = if by_resource { entry.grant_for_resource(aud) } else { entry.grant_for(aud) };
+    let grant = grant
         .ok_or_else(|| TokenError::target(format!("audience '{aud}' is unknown or not granted to this client")))?;
     let mut allowed: Vec<&str> = grant.scopes.split(' ').filter(|s| !s.is_empty()).collect();
     let requested = form.get("scope");
@@ -194,5 +196,5 @@ pub fn resolve_target_or(
         // No refresh token will follow, so the scope must not claim offline access.
         granted = scope::without(&granted, "offline_access");
     }
-    Ok((aud.to_string(), granted))
+    Ok((grant.api.clone(), granted))
 }

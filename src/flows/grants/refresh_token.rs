@@ -9,6 +9,7 @@ use super::{requested_audience, Ctx, Subject, TokenResponse};
 use crate::flows::dpop::check_binding;
 use crate::oauth::claims::Requested;
 use crate::oauth::refresh::{self, Presented, Secret, Standing};
+use crate::oauth::resource;
 use crate::oauth::TokenError;
 use crate::oauth::{scope, subject};
 use crate::store::{RefreshFamily, Rotation};
@@ -32,14 +33,20 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
         Standing::Reused => return Err(reuse(ctx, &fam).await),
         Standing::Revoked | Standing::Expired | Standing::Forged => return Err(invalid()),
     }
-    // RFC 8707 §2.2: a refresh cannot switch the token to another resource.
-    if requested_audience(ctx.form)?.is_some_and(|a| a != fam.audience) {
-        return Err(TokenError::target(format!("the refresh token was issued for audience '{}'", fam.audience)));
-    }
-    let granted: Vec<&str> = fam.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    // RFC 8707 §2.2: a refresh may name another of the grant's resources, never a new one, and
+    // its token is downscoped to that resource.
+    requested_audience(ctx.form)?;
+    let targets = resource::decode(&fam.resources, &fam.audience, &fam.scope);
+    let target = resource::select(&targets, ctx.form.get("resource"), ctx.form.get("audience"), &fam.audience);
+    let target = target.ok_or_else(|| {
+        let s = if targets.len() == 1 { "" } else { "s" };
+        TokenError::target(format!("the refresh token was issued for audience{s} {}", resource::list(&targets)))
+    })?;
+    let granted: Vec<&str> =
+        target.scope.split(' ').filter(|s| !s.is_empty() && scope::contains(&fam.scope, s)).collect();
     let narrowed = scope::narrow(ctx.form.get("scope"), &granted).map_err(TokenError::scope)?;
     // Minted before the old token is consumed, so a token is never used up without a response.
-    let minted = mint_for(ctx, &fam, &narrowed).await?;
+    let minted = mint_for(ctx, &fam, &target.aud, &narrowed).await?;
     let secret = Secret::generate();
     let rotation = Rotation {
         family_id: &fam.id,
@@ -70,7 +77,7 @@ pub async fn handle(ctx: &Ctx<'_>) -> Result<TokenResponse, TokenError> {
 
 /// The family's user (still enabled) gets the new tokens, with the `sub`, `gty`, `auth_time`,
 /// `sid` and `claims` request of the login.
-async fn mint_for(ctx: &Ctx<'_>, fam: &RefreshFamily, scope: &str) -> Result<Minted, TokenError> {
+async fn mint_for(ctx: &Ctx<'_>, fam: &RefreshFamily, aud: &str, scope: &str) -> Result<Minted, TokenError> {
     let user = ctx.app.store.get_user(&fam.user_id).await?.filter(|u| !u.disabled).ok_or_else(invalid)?;
     let requested: Option<Requested> = fam.claims.as_deref().and_then(|c| serde_json::from_str(c).ok());
     let subject = Subject {
@@ -83,7 +90,7 @@ async fn mint_for(ctx: &Ctx<'_>, fam: &RefreshFamily, scope: &str) -> Result<Min
         sid: fam.sid.as_deref(),
         requested: requested.as_ref(),
     };
-    mint(ctx, &subject, &fam.audience, scope, Some(&fam.id))
+    mint(ctx, &subject, aud, scope, Some(&fam.id))
 }
 
 /// The family changed between reading and rotating it. The rotation accepts whatever the grace
