@@ -3,6 +3,7 @@
 //! token-endpoint error codes (§5.2).
 
 pub mod claims;
+pub mod client_metadata;
 pub mod error;
 pub mod form;
 pub mod params;
