@@ -71,7 +71,8 @@ async function bearer(req) {
 const seenTokens = [];
 function mcpServer() {
   const server = new McpServer({ name: 'oauthd-interop-mcp', version: '1.0.0' });
-  server.registerTool('whoami', { description: 'Who the bearer token names' }, async (_args, extra) => ({
+  // A tool without an input schema gets only the request context.
+  server.registerTool('whoami', { description: 'Who the bearer token names' }, async (extra) => ({
     content: [{ type: 'text', text: JSON.stringify(extra.authInfo?.extra ?? {}) }],
   }));
   return server;
