@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn a_minimal_public_document_is_accepted_with_its_host_as_a_fallback_name() {
-        let d = doc(json!({"client_id": URL, "redirect_uris": ["https://app.example.com/cb"]})).unwrap();
+        let d = doc(json!({"client_id": URL, "redirect_uris": ["https://app.example.com/cb"]})).unwrap(); // ok: unit test
         assert_eq!(d.auth, DocumentAuth::None);
         assert_eq!(d.name, "app.example.com");
         assert_eq!(d.grant_types, ["authorization_code"]);
@@ -207,7 +207,7 @@ mod tests {
     #[test]
     fn names_lose_control_characters_and_are_cut() {
         let long = "x".repeat(500);
-        let d = doc(json!({"client_id": URL, "redirect_uris": ["https://a.example/cb"], "client_name": long})).unwrap();
+        let d = doc(json!({"client_id": URL, "redirect_uris": ["https://a.example/cb"], "client_name": long})).unwrap(); // ok: unit test
         assert_eq!(d.name.chars().count(), MAX_NAME_CHARS);
         assert_eq!(display_name(Some("A\u{202e}B\n")).as_deref(), Some("AB"));
         assert_eq!(display_name(Some("  ")), None);

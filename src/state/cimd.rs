@@ -40,7 +40,7 @@ impl From<StoreError> for MetadataError {
 impl AppState {
     /// The client whose ID is the metadata document URL `id`, with its row and grants.
     pub async fn metadata_client(&self, id: &str) -> Result<Arc<ClientEntry>, MetadataError> {
-        let refused = |m: String| MetadataError::Refused(m);
+        let refused = MetadataError::Refused;
         if !self.settings.client_metadata_documents {
             return Err(refused("this server does not accept client ID metadata documents".into()));
         }
