@@ -190,6 +190,20 @@ pub struct Settings {
     pub require_dpop_nonce: bool,
     /// Seconds a server nonce is handed out for; it is accepted for that long again after.
     pub dpop_nonce_lifetime: u64,
+    /// Accept https URLs as client IDs, resolved by fetching their client ID metadata document.
+    pub client_metadata_documents: bool,
+    /// Hosts whose metadata documents are accepted, separated by spaces or commas (empty: any).
+    pub client_metadata_hosts: String,
+    /// Least and most seconds a fetched metadata document is used before it is fetched again,
+    /// whatever its `Cache-Control` says.
+    pub client_metadata_cache_min: u64,
+    pub client_metadata_cache_max: u64,
+    /// Seconds one fetch of a metadata document or remote key set may take in all.
+    pub fetch_timeout: u64,
+    /// Fetch metadata documents and key sets from loopback addresses (testing only).
+    pub allow_loopback_fetch: bool,
+    /// A PEM file of CA certificates trusted for those fetches besides the system's (testing only).
+    pub fetch_ca_file: String,
 }
 
 /// A setting that must never be printed.
@@ -259,6 +273,13 @@ impl Default for Settings {
             dpop_proof_window: 60,
             require_dpop_nonce: false,
             dpop_nonce_lifetime: 300,
+            client_metadata_documents: true,
+            client_metadata_hosts: String::new(),
+            client_metadata_cache_min: 60,
+            client_metadata_cache_max: 3600,
+            fetch_timeout: 5,
+            allow_loopback_fetch: false,
+            fetch_ca_file: String::new(),
         }
     }
 }
@@ -378,6 +399,9 @@ impl Settings {
         if kek.is_none() && self.profile == Profile::Production {
             bail!("invalid setting `key_encryption_key`: profile = production requires key_encryption_key or key_encryption_key_file");
         }
+        if self.client_metadata_cache_min > self.client_metadata_cache_max {
+            bail!("invalid setting `client_metadata_cache_min`: must not be above client_metadata_cache_max");
+        }
         // Argon2's own limits (RFC 9106 §3.1): memory of at least 8 KiB per lane.
         if u64::from(self.argon2_memory_kib) < 8 * u64::from(self.argon2_parallelism) {
             bail!("invalid setting `argon2_memory_kib`: must be at least 8 × argon2_parallelism");
@@ -423,6 +447,9 @@ impl Settings {
             ("registration_unused_ttl", self.registration_unused_ttl, 0, 365 * DAY, "seconds"),
             ("dpop_proof_window", self.dpop_proof_window, 1, 600, "seconds"),
             ("dpop_nonce_lifetime", self.dpop_nonce_lifetime, 10, DAY, "seconds"),
+            ("client_metadata_cache_min", self.client_metadata_cache_min, 1, DAY, "seconds"),
+            ("client_metadata_cache_max", self.client_metadata_cache_max, 1, 7 * DAY, "seconds"),
+            ("fetch_timeout", self.fetch_timeout, 1, 30, "seconds"),
         ]
     }
 
@@ -438,6 +465,21 @@ impl Settings {
     /// RFC 7591 §3: where clients register; RFC 7592 management is under it.
     pub fn registration_endpoint(&self) -> String {
         format!("{}/register", self.issuer)
+    }
+
+    /// The hosts `client_metadata_hosts` lists, lowercased (empty: any host).
+    pub fn client_metadata_hosts(&self) -> Vec<String> {
+        let hosts = self.client_metadata_hosts.split([' ', ',']).filter(|h| !h.is_empty());
+        hosts.map(str::to_ascii_lowercase).collect()
+    }
+
+    /// The extra CA bundle of `fetch_ca_file`, read once at start-up.
+    pub fn fetch_ca(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        if self.fetch_ca_file.is_empty() {
+            return Ok(None);
+        }
+        let pem = std::fs::read(&self.fetch_ca_file).map_err(|e| anyhow!("invalid setting `fetch_ca_file`: {e}"))?;
+        Ok(Some(pem))
     }
 
     pub fn default_audience(&self) -> Option<&str> {

@@ -80,7 +80,7 @@ async fn check(s: &Settings, assertion: &str, json: bool) -> anyhow::Result<()> 
 }
 
 async fn add(store: &dyn Store, s: &Settings, req: NewIssuer, json: bool) -> anyhow::Result<()> {
-    let http = crate::jwt::remote_jwks::JwksCache::new(s.allow_http_loopback_jwks, std::time::Duration::from_secs(60))?;
+    let http = crate::jwt::remote_jwks::JwksCache::for_cli(s.allow_http_loopback_jwks)?;
     let i = admin::trust::add(store, &http, s.allow_http_loopback_jwks, req, now()).await?;
     output(json, &admin::trust::to_json(&i), pretty)
 }

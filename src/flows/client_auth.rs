@@ -1,6 +1,7 @@
 //! Client authentication at the token endpoint: `client_secret_basic`, `client_secret_post`
 //! (RFC 6749 §2.3.1), `private_key_jwt` (RFC 7523 §2.2, OIDC Core §9), and public clients
-//! identified by `client_id` alone (§3.2.1).
+//! identified by `client_id` alone (§3.2.1), which may be the URL of a client ID metadata document
+//! (draft-ietf-oauth-client-id-metadata-document §5).
 
 use std::sync::Arc;
 
@@ -9,7 +10,8 @@ use axum::http::HeaderMap;
 use crate::jwt::assertion::{self, ClaimRules};
 use crate::oauth::form::{basic_credentials, Form};
 use crate::oauth::TokenError;
-use crate::oauth::{secret, subject};
+use crate::oauth::{metadata_document, secret, subject};
+use crate::state::cimd::MetadataError;
 use crate::state::{AppState, ClientEntry};
 use crate::store::AuthMethod;
 
@@ -62,11 +64,7 @@ pub async fn identify(app: &AppState, headers: &HeaderMap, form: &Form) -> Resul
         (None, None) => return Ok(None),
     };
     let fail = || TokenError::client("client authentication failed");
-    // An id no client can have is refused without a database round trip.
-    if !subject::is_valid_client_id(id) {
-        return Err(fail());
-    }
-    let entry = app.client(id).await?.ok_or_else(fail)?;
+    let entry = find(app, id).await?.ok_or_else(fail)?;
     let c = &entry.client;
     if c.disabled {
         return Err(fail());
@@ -79,6 +77,22 @@ pub async fn identify(app: &AppState, headers: &HeaderMap, form: &Form) -> Resul
     Ok(Some(AuthedClient { entry, authenticated }))
 }
 
+/// The client `id` names: a registered one, or the one its client ID metadata document describes.
+async fn find(app: &AppState, id: &str) -> Result<Option<Arc<ClientEntry>>, TokenError> {
+    if metadata_document::is_document_url(id) {
+        return match app.metadata_client(id).await {
+            Ok(entry) => Ok(Some(entry)),
+            Err(MetadataError::Refused(why)) => Err(TokenError::client(format!("client metadata document: {why}"))),
+            Err(MetadataError::Store(e)) => Err(e.into()),
+        };
+    }
+    // An id no client can have is refused without a database round trip.
+    if !subject::is_valid_client_id(id) {
+        return Ok(None);
+    }
+    Ok(app.client(id).await?)
+}
+
 async fn private_key_jwt(app: &AppState, form: &Form, token: &str) -> Result<AuthedClient, TokenError> {
     let fail = |d: String| TokenError::client(format!("client assertion: {d}"));
     let parsed = assertion::parse(token).map_err(fail)?;
@@ -88,13 +102,10 @@ async fn private_key_jwt(app: &AppState, form: &Form, token: &str) -> Result<Aut
     if iss.is_empty() || iss != sub {
         return Err(fail("iss and sub must both be the client_id".into()));
     }
-    if !subject::is_valid_client_id(iss) {
-        return Err(fail("unknown or disabled client".into()));
-    }
     if form.get("client_id").is_some_and(|id| id != iss) {
         return Err(fail("client_id does not match iss".into()));
     }
-    let entry = app.client(iss).await?.filter(|e| !e.client.disabled);
+    let entry = find(app, iss).await?.filter(|e| !e.client.disabled);
     let entry = entry.ok_or_else(|| fail("unknown or disabled client".into()))?;
     if entry.client.auth_method != AuthMethod::PrivateKeyJwt {
         return Err(fail("the client is not registered for private_key_jwt".into()));

@@ -59,6 +59,8 @@ pub async fn metadata(app: &AppState) -> Value {
         "acr_values_supported": [claims::ACR_PASSWORD],
         "backchannel_logout_supported": true,
         "backchannel_logout_session_supported": true,
+        // draft-ietf-oauth-client-id-metadata-document §6.
+        "client_id_metadata_document_supported": app.settings.client_metadata_documents,
         "dpop_signing_alg_values_supported": crate::jwt::dpop::ALGS,
     });
     if app.settings.registration != RegistrationPolicy::Off {

@@ -1,7 +1,8 @@
-//! Remote key sets of trusted issuers and private_key_jwt clients (RFC 7517), fetched only from
-//! configured URLs: https (loopback http only when allowed), no redirects, 5 s timeout, 1 MiB cap.
-//! Cached per `Cache-Control` within bounds; an unknown `kid` in a fresh set refetches at most once
-//! per 30 s, counted from the last such refetch (not from the first load or a TTL refresh).
+//! Remote key sets of trusted issuers and private_key_jwt clients (RFC 7517), fetched through the
+//! SSRF-hardened fetcher (`net::fetch`): https (loopback http only when allowed), public addresses
+//! only, no redirects, a bounded time, 1 MiB cap. Cached per `Cache-Control` within bounds; an
+//! unknown `kid` in a fresh set refetches at most once per 30 s, counted from the last such
+//! refetch (not from the first load or a TTL refresh).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,7 +10,10 @@ use std::time::{Duration, Instant};
 
 use jsonwebtoken::jwk::JwkSet;
 
-const MAX_BYTES: usize = 1024 * 1024;
+use crate::net::fetch::{FetchPolicy, Fetcher};
+
+/// Largest key set accepted.
+pub const MAX_BYTES: usize = 1024 * 1024;
 const KID_MISS_COOLDOWN: Duration = Duration::from_secs(30);
 /// After a failed fetch, requests use what is cached (or fail fast) instead of queueing fetches.
 const FAILURE_BACKOFF: Duration = Duration::from_secs(5);
@@ -26,7 +30,7 @@ struct Entry {
 }
 
 pub struct JwksCache {
-    http: reqwest::Client,
+    fetcher: Fetcher,
     allow_loopback_http: bool,
     default_ttl: Duration,
     entries: Mutex<HashMap<String, Arc<tokio::sync::Mutex<Entry>>>>,
@@ -34,13 +38,29 @@ pub struct JwksCache {
 }
 
 impl JwksCache {
-    pub fn new(allow_loopback_http: bool, default_ttl: Duration) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(5))
-            .connect_timeout(Duration::from_secs(5))
-            .build()?;
-        Ok(JwksCache { http, allow_loopback_http, default_ttl, entries: Mutex::default(), fetches: Default::default() })
+    /// Fetches under `policy` (its `max_bytes` is raised to `MAX_BYTES`); its `allow_loopback`
+    /// also admits plain http on loopback.
+    pub fn new(policy: FetchPolicy, default_ttl: Duration) -> anyhow::Result<Self> {
+        let allow_loopback_http = policy.allow_loopback;
+        let fetcher = Fetcher::new(FetchPolicy { max_bytes: MAX_BYTES, ..policy })?;
+        Ok(JwksCache {
+            fetcher,
+            allow_loopback_http,
+            default_ttl,
+            entries: Mutex::default(),
+            fetches: Default::default(),
+        })
+    }
+
+    /// A cache for the CLI: loopback http as `allow_loopback_http` says, 5 s per fetch.
+    pub fn for_cli(allow_loopback_http: bool) -> anyhow::Result<Self> {
+        let policy = FetchPolicy {
+            allow_loopback: allow_loopback_http,
+            timeout: Duration::from_secs(5),
+            max_bytes: MAX_BYTES,
+            extra_root_pem: None,
+        };
+        Self::new(policy, Duration::from_secs(60))
     }
 
     /// The key set at `url`, fresh enough to contain `kid` if the issuer publishes it.
@@ -114,26 +134,8 @@ impl JwksCache {
     }
 
     async fn download(&self, url: &str) -> Result<(Vec<u8>, Option<u64>), String> {
-        let mut resp = self.http.get(url).send().await.map_err(|e| format!("{url}: {e}"))?;
-        if !resp.status().is_success() {
-            return Err(format!("{url}: HTTP {}", resp.status()));
-        }
-        let max_age = resp
-            .headers()
-            .get(reqwest::header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').find_map(|d| d.trim().strip_prefix("max-age=")?.parse().ok()));
-        if resp.content_length().is_some_and(|n| n as usize > MAX_BYTES) {
-            return Err(format!("{url}: key set larger than 1 MiB"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| format!("{url}: {e}"))? {
-            body.extend_from_slice(&chunk);
-            if body.len() > MAX_BYTES {
-                return Err(format!("{url}: key set larger than 1 MiB"));
-            }
-        }
-        Ok((body, max_age))
+        let f = self.fetcher.get(url, "application/jwk-set+json, application/json").await?;
+        Ok((f.body, f.max_age))
     }
 }
 

@@ -1,10 +1,13 @@
 //! Outbound HTTP to URLs that clients or operators registered (OIDC Back-Channel Logout 1.0 §2.5
-//! logout tokens now; remote key sets and client metadata documents later), hardened against
-//! SSRF (OWASP SSRF Prevention): https only, every address a host name resolves to checked after
-//! DNS resolution (`addr`), IP literals checked too, no redirects, no proxy, bounded time and body.
-//! `allow_loopback` admits http and loopback addresses, for local testing only.
+//! logout tokens, remote key sets, client ID metadata documents), hardened against SSRF (OWASP
+//! SSRF Prevention): https only, every address a host name resolves to checked after DNS
+//! resolution (`addr`) and then the only ones connected to, IP literals checked too, no
+//! redirects, no proxy, bounded time and body. `allow_loopback` admits http and loopback
+//! addresses, for local testing only.
 
 pub mod addr;
+pub mod cache;
+pub mod fetch;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -37,16 +40,7 @@ pub struct Answer {
 
 impl Outbound {
     pub fn new(policy: Policy) -> anyhow::Result<Outbound> {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve the name itself, past our address check.
-            .no_proxy()
-            .dns_resolver(Arc::new(Checked { allow_loopback: policy.allow_loopback }))
-            .https_only(!policy.allow_loopback)
-            .timeout(policy.timeout)
-            .connect_timeout(policy.timeout)
-            .user_agent(concat!("oauthd/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+        let http = hardened(policy, None)?;
         Ok(Outbound { http, policy })
     }
 
@@ -63,6 +57,28 @@ impl Outbound {
     }
 }
 
+/// The reqwest client every outbound call uses; `extra_root` is a PEM CA trusted besides the
+/// system's (testing).
+pub(crate) fn hardened(policy: Policy, extra_root: Option<&[u8]>) -> anyhow::Result<reqwest::Client> {
+    let mut b = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        // A proxy would resolve the name itself, past our address check.
+        .no_proxy()
+        // The resolver's checked addresses are the ones connected to: no second lookup can
+        // answer differently (DNS rebinding).
+        .dns_resolver(Arc::new(Checked { allow_loopback: policy.allow_loopback }))
+        .https_only(!policy.allow_loopback)
+        .timeout(policy.timeout)
+        .connect_timeout(policy.timeout)
+        .user_agent(concat!("oauthd/", env!("CARGO_PKG_VERSION")));
+    if let Some(pem) = extra_root {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)? {
+            b = b.add_root_certificate(cert);
+        }
+    }
+    Ok(b.build()?)
+}
+
 async fn read(mut resp: reqwest::Response) -> Result<Answer, String> {
     let status = resp.status().as_u16();
     let mut body = Vec::new();
@@ -77,7 +93,7 @@ async fn read(mut resp: reqwest::Response) -> Result<Answer, String> {
 }
 
 /// The error with its causes (reqwest's own message hides the resolver's reason).
-fn describe(e: &reqwest::Error) -> String {
+pub(crate) fn describe(e: &reqwest::Error) -> String {
     let mut out = e.to_string();
     let mut cause = std::error::Error::source(e);
     while let Some(c) = cause {

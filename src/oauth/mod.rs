@@ -5,6 +5,7 @@
 pub mod claims;
 pub mod client_metadata;
 pub mod error;
+pub mod metadata_document;
 pub mod form;
 pub mod params;
 pub mod pkce;

@@ -1,7 +1,9 @@
 //! Application state shared by every flow: settings, the store, signing keys, the hot-path caches
-//! (clients, trusted issuers, origins, remote key sets), password hashing and the limits. No HTTP types.
+//! (clients, trusted issuers, origins, remote key sets, client metadata documents), password hashing
+//! and the limits. No HTTP types.
 
 pub mod cache;
+pub mod cimd;
 pub mod limits;
 pub mod login_gate;
 pub mod registration;
@@ -20,7 +22,9 @@ use crate::jwt::dpop::Nonces;
 use crate::jwt::kek::Kek;
 use crate::jwt::keys::{self, Keyring};
 use crate::jwt::remote_jwks::JwksCache;
+use crate::net::fetch::{FetchPolicy, Fetcher};
 use crate::net::{Outbound, Policy};
+use crate::oauth::metadata_document::MAX_DOCUMENT_BYTES;
 use crate::password::{self, Passwords};
 use crate::store::{Change, Client, ClientGrant, Store, StoreError, TrustedIssuer};
 use cache::ReadThrough;
@@ -52,6 +56,12 @@ pub struct AppState {
     pub registrations: Registrations,
     /// DPoP server nonces (RFC 9449 §8), keyed from the database at first use.
     dpop_nonces: OnceCell<Nonces>,
+    /// GETs client metadata documents, SSRF-hardened, at most 5 KB.
+    pub fetcher: Fetcher,
+    /// Checked client metadata documents by URL (`cimd`).
+    pub documents: cimd::Documents,
+    /// `client_metadata_hosts`, parsed (empty: any host).
+    pub metadata_hosts: Vec<String>,
 }
 
 impl AppState {
@@ -93,14 +103,30 @@ impl AppState {
             allow_loopback: settings.allow_http_loopback_backchannel,
             timeout: Duration::from_secs(settings.backchannel_logout_timeout),
         })?;
+        if settings.allow_loopback_fetch || !settings.fetch_ca_file.is_empty() {
+            tracing::warn!("allow_loopback_fetch or fetch_ca_file is set: these are for testing only");
+        }
+        let fetch = FetchPolicy {
+            allow_loopback: settings.allow_loopback_fetch,
+            timeout: Duration::from_secs(settings.fetch_timeout),
+            max_bytes: MAX_DOCUMENT_BYTES,
+            extra_root_pem: settings.fetch_ca()?,
+        };
+        let jwks_fetch = FetchPolicy {
+            allow_loopback: settings.allow_http_loopback_jwks || settings.allow_loopback_fetch,
+            ..fetch.clone()
+        };
         Ok(AppState {
             outbound,
+            fetcher: Fetcher::new(fetch)?,
+            documents: cimd::Documents::new(cimd::CAPACITY, cimd::NEGATIVE_TTL),
+            metadata_hosts: settings.client_metadata_hosts(),
             logout_wakeup: Notify::new(),
             dpop_nonces: OnceCell::new(),
             clients: ReadThrough::new(settings.client_cache_capacity, cache_ttl),
             issuers: ReadThrough::new(ISSUER_CAPACITY, cache_ttl),
             origins: ReadThrough::new(1, cache_ttl),
-            jwks: JwksCache::new(settings.allow_http_loopback_jwks, Duration::from_secs(settings.jwks_cache_ttl))?,
+            jwks: JwksCache::new(jwks_fetch, Duration::from_secs(settings.jwks_cache_ttl))?,
             ip_failures: Throttle::new(settings.ip_failure_limit, settings.ip_failure_window),
             // One account may use every hashing thread, but never more turns than its lockout
             // allows failures: a burst then gets at most that many minus one checked past it.

@@ -79,6 +79,7 @@ macro_rules! bounded_store {
 bounded_store! {
     ping() -> ();
     insert_client(c: &Client) -> ();
+    put_metadata_client(c: &Client) -> bool;
     get_client(id: &str) -> Option<Client>;
     list_clients() -> Vec<Client>;
     set_client_disabled(id: &str, disabled: bool, now: i64) -> bool;

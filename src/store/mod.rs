@@ -109,6 +109,10 @@ pub trait Store: Send + Sync {
     }
 
     async fn insert_client(&self, c: &Client) -> Result<()>;
+    /// Creates or updates the row of a client ID metadata document's client (origin
+    /// `metadata_document`; name, grant types, redirect URIs and authentication from `c`), writing
+    /// only when something changed. Never touches a row of another origin. True when written.
+    async fn put_metadata_client(&self, c: &Client) -> Result<bool>;
     async fn get_client(&self, id: &str) -> Result<Option<Client>>;
     async fn list_clients(&self) -> Result<Vec<Client>>;
     async fn set_client_disabled(&self, id: &str, disabled: bool, now: i64) -> Result<bool>;

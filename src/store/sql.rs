@@ -52,6 +52,36 @@ macro_rules! impl_sql_store {
                 Ok(())
             }
 
+            async fn put_metadata_client(&self, c: &Client) -> Result<bool> {
+                // Writes only what changed: an unchanged document touches no row, so it sends no
+                // change event to the caches.
+                let r = sqlx::query(
+                    "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
+                     allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris,
+                     auth_method, jwks_uri, jwks_json, require_pkce, backchannel_logout_uri,
+                     backchannel_logout_session_required, origin)
+                     values ($1, $2, null, $3, $4, $5, '', false, false, $6, $6, '', $7, $8, null, true, null, false,
+                             'metadata_document')
+                     on conflict (id) do update set name = excluded.name, public = excluded.public,
+                       grant_types = excluded.grant_types, redirect_uris = excluded.redirect_uris,
+                       auth_method = excluded.auth_method, jwks_uri = excluded.jwks_uri, updated_at = excluded.updated_at
+                     where clients.origin = 'metadata_document'
+                       and (clients.name <> excluded.name or clients.public <> excluded.public
+                         or clients.grant_types <> excluded.grant_types
+                         or clients.redirect_uris <> excluded.redirect_uris
+                         or clients.auth_method <> excluded.auth_method
+                         or coalesce(clients.jwks_uri, '') <> coalesce(excluded.jwks_uri, ''))",
+                )
+                .bind(&c.id).bind(&c.name).bind(c.public).bind(&c.grant_types).bind(&c.redirect_uris)
+                .bind(c.updated_at).bind(c.auth_method.as_str()).bind(&c.jwks_uri)
+                .execute(&self.pool).await?;
+                let written = r.rows_affected() > 0;
+                if written {
+                    self.changes.send(Change::Client(c.id.clone()));
+                }
+                Ok(written)
+            }
+
             async fn get_client(&self, id: &str) -> Result<Option<Client>> {
                 Ok(sqlx::query_as::<_, Client>("select * from clients where id = $1")
                     .bind(id).fetch_optional(&self.pool).await?)

@@ -1,6 +1,7 @@
 //! One integration binary: every test drives a real server over HTTP, on SQLite and PostgreSQL.
 
 mod browser;
+mod doc_host;
 mod helpers;
 mod idp;
 mod probe;
@@ -10,6 +11,7 @@ mod authorize;
 mod backchannel;
 mod caches;
 mod cancellation;
+mod cimd;
 mod claims;
 pub mod cli;
 mod client_credentials;

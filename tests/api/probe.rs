@@ -91,6 +91,7 @@ delegate! {
     purge_expired(now: i64) -> u64;
     ping() -> ();
     insert_client(c: &Client) -> ();
+    put_metadata_client(c: &Client) -> bool;
     list_clients() -> Vec<Client>;
     set_client_disabled(id: &str, disabled: bool, now: i64) -> bool;
     set_client_secret(id: &str, hash: &str, now: i64) -> bool;

@@ -13,6 +13,7 @@
 #   OAUTHD_TEST_PG_URL         PostgreSQL base URL, no database (default postgres://postgres@127.0.0.1:5432)
 #   OAUTHD_INTEROP_BACKENDS    backends to run (default "sqlite postgres")
 #   OAUTHD_INTEROP_ALGS        signing algorithms to run the suites with, in order (default "RS256 ES256")
+#   OAUTHD_INTEROP_MCP_MODES   MCP SDK runs, client registration by (default "cimd"; "cimd dcr" with registration)
 #   OAUTHD_INTEROP_SKIP_INSTALL=1  reuse target/interop-venv, node_modules and the built RPs as they are
 #   PYTEST_ADDOPTS / NODE_TEST_ARGS  extra arguments for the runners (e.g. -k NAME / --test-name-pattern=NAME)
 set -euo pipefail
@@ -329,6 +330,54 @@ EOF2
   unset OAUTHD_ALLOW_HTTP_LOOPBACK_BACKCHANNEL
 }
 
+# The official MCP TypeScript SDK on both sides (tests/interop/node/mcp.test.mjs): an MCP server
+# publishing RFC 9728 metadata and checking oauthd's tokens, and the SDK's OAuth client registering
+# with `mode` (cimd: a Client ID Metadata Document served by the test over https; dcr: RFC 7591,
+# run by the dcr branch's settings) and logging in headlessly. oauthd runs on default settings plus
+# the test-only allow_loopback_fetch and fetch_ca_file (the test's own CA).
+run_mcp() {
+  local backend=$1 issuer=$2 mode=$3
+  section "[$backend] MCP TypeScript SDK ($mode) on default settings"
+  stop_server
+  unset OAUTHD_DEFAULT_AUDIENCE OAUTHD_SIGNING_ALG
+  local tlsdir=$WORK/mcp-tls
+  mkdir -p "$tlsdir"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 1 \
+    -subj "/CN=oauthd interop CA" -keyout "$tlsdir/ca.key" -out "$tlsdir/ca.pem" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=127.0.0.1" \
+    -keyout "$tlsdir/key.pem" -out "$tlsdir/leaf.csr" 2>/dev/null
+  printf 'subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n' >"$tlsdir/leaf.ext"
+  openssl x509 -req -in "$tlsdir/leaf.csr" -CA "$tlsdir/ca.pem" -CAkey "$tlsdir/ca.key" -CAcreateserial \
+    -days 1 -extfile "$tlsdir/leaf.ext" -out "$tlsdir/cert.pem" 2>/dev/null
+  local doc_port mcp_port cb_port
+  doc_port=$(free_port); mcp_port=$(free_port); cb_port=$(free_port)
+  local mcp_url="https://127.0.0.1:$mcp_port/mcp"
+  cli api create --identifier "$mcp_url" --name "Interop MCP server" --scope "mcp:tools" --json >/dev/null
+  export OAUTHD_ALLOW_LOOPBACK_FETCH=true OAUTHD_FETCH_CA_FILE="$tlsdir/ca.pem"
+  local mcpconfig=$WORK/mcp-$mode.json
+  ISSUER="$issuer" MCP_URL="$mcp_url" DOC="https://127.0.0.1:$doc_port/oauth/client.json" \
+    CB="http://127.0.0.1:$cb_port/callback" TLS="$tlsdir" USERNAME="$USERNAME" PASSWORD="$PASSWORD" \
+    "$PY" - "$mcpconfig" <<'EOF2'
+import json, os, sys
+e = os.environ
+doc = {"issuer": e["ISSUER"], "mcp_url": e["MCP_URL"], "doc_url": e["DOC"], "redirect_uri": e["CB"],
+       "user": {"username": e["USERNAME"], "password": e["PASSWORD"]},
+       "tls": {"cert": e["TLS"] + "/cert.pem", "key": e["TLS"] + "/key.pem"}}
+json.dump(doc, open(sys.argv[1], "w"), indent=2)
+EOF2
+  start_server "$backend" "$issuer" || return 1
+  local rc=0
+  (cd "$HERE/node" && NODE_EXTRA_CA_CERTS="$tlsdir/ca.pem" OAUTHD_MCP_CONFIG="$mcpconfig" OAUTHD_MCP_MODE="$mode" \
+    node --test --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=tap --test-reporter-destination="$WORK/mcp-$mode.tap" mcp.test.mjs) || rc=$?
+  local p f s
+  read -r p f s < <(node_counts "$WORK/mcp-$mode.tap")
+  if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
+  echo "MCP $mode $p $f $s $rc" >>"$RESULT"
+  stop_server
+  unset OAUTHD_ALLOW_LOOPBACK_FETCH OAUTHD_FETCH_CA_FILE
+}
+
 run_backend() {
   local backend=$1
   section "Backend: $backend"
@@ -462,6 +511,10 @@ EOF2
     run_suites "$backend" "$alg" "$issuer" "$config"
   done
   run_relying_parties "$backend" "$issuer"
+  local mode
+  for mode in ${OAUTHD_INTEROP_MCP_MODES:-cimd}; do
+    run_mcp "$backend" "$issuer" "$mode"
+  done
 
   section "[$backend] Stopping oauthd"
   stop_server
@@ -497,6 +550,15 @@ for backend in $BACKENDS; do
     while read -r line; do
       # shellcheck disable=SC2086
       set -- $line
+      if [ "$1" = MCP ]; then
+        # MCP mode passed failed skipped rc
+        SUMMARY+=("$(printf '%-9s MCP    TypeScript SDK (%s): %d passed, %d failed, %d skipped' "$backend" "$2" "$3" "$4" "$5")")
+        TOTAL_PASS=$((TOTAL_PASS + $3))
+        TOTAL_FAIL=$((TOTAL_FAIL + $4))
+        TOTAL_SKIP=$((TOTAL_SKIP + $5))
+        if [ "$6" != 0 ]; then FAILED=1; fi
+        continue
+      fi
       if [ "$1" = RP ]; then
         # RP go_passed go_failed pyoidc_passed pyoidc_failed pyoidc_skipped rust_passed rust_failed
         #    go_rc py_rc rust_rc express_passed express_failed express_skipped express_rc

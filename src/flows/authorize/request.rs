@@ -14,7 +14,8 @@ use crate::oauth::params::Params;
 use crate::oauth::resource::Target;
 use crate::oauth::Form;
 use crate::oauth::TokenError;
-use crate::oauth::{pkce, redirect_uri};
+use crate::oauth::{metadata_document, pkce, redirect_uri};
+use crate::state::cimd::MetadataError;
 use crate::state::{AppState, ClientEntry};
 use crate::store::StoreError;
 
@@ -233,8 +234,20 @@ async fn client_and_redirect(app: &AppState, p: &Params) -> Result<(Arc<ClientEn
     }
     let form = &p.form;
     let client_id = form.get("client_id").ok_or_else(|| AuthzError::Page("The request has no client_id.".into()))?;
-    let client = app.client(client_id).await?.filter(|c| !c.client.disabled);
-    let client = client.ok_or_else(|| AuthzError::Page("The application is unknown or disabled.".into()))?;
+    let client = if metadata_document::is_document_url(client_id) {
+        match app.metadata_client(client_id).await {
+            Ok(entry) => entry,
+            Err(MetadataError::Refused(why)) => {
+                return Err(AuthzError::Page(format!(
+                    "The application's client ID metadata document cannot be used: {why}."
+                )))
+            }
+            Err(MetadataError::Store(e)) => return Err(e.into()),
+        }
+    } else {
+        let client = app.client(client_id).await?.filter(|c| !c.client.disabled);
+        client.ok_or_else(|| AuthzError::Page("The application is unknown or disabled.".into()))?
+    };
     let registered: Vec<&str> = client.client.redirect_uris.split(' ').filter(|s| !s.is_empty()).collect();
     let (redirect_uri, given) = match form.get("redirect_uri") {
         Some(given) if redirect_uri::matches(registered.iter().copied(), given) => (given.to_string(), true),

@@ -8,9 +8,9 @@ use subtle::ConstantTimeEq;
 
 use super::pages::{origin_of, read_cookie, set_cookie, Pages, CSRF_COOKIE};
 use crate::flows::authorize::{Ask, AuthzRequest};
-use crate::oauth::{secret, Form};
+use crate::oauth::{metadata_document, secret, Form};
 use crate::state::AppState;
-use crate::store::User;
+use crate::store::{ClientOrigin, User};
 
 pub fn secure(app: &AppState) -> bool {
     app.settings.issuer.starts_with("https://")
@@ -55,7 +55,8 @@ pub fn login_page(
 ) -> Response {
     let (token, new) = csrf(headers);
     let ctx = context! {
-        client_name => req.client.client.name, params => req.params, csrf => token, action => "/login", username, error,
+        client_name => req.client.client.name, client_host => document_host(req), params => req.params, csrf => token,
+        action => "/login", username, error,
     };
     let resp = pages.render(status, "login.html", ctx, origin_of(&req.redirect_uri).as_deref());
     with_csrf(secure, resp, &token, new)
@@ -82,11 +83,17 @@ pub fn consent_page(
     }
     let resources: Vec<&str> = asks.iter().filter(|a| a.api).map(|a| a.audience.as_str()).collect();
     let ctx = context! {
-        client_name => req.client.client.name, params => req.params, csrf => token, action => "/consent",
-        username => user.username, scopes, resources,
+        client_name => req.client.client.name, client_host => document_host(req), params => req.params, csrf => token,
+        action => "/consent", username => user.username, scopes, resources,
     };
     let resp = pages.render(StatusCode::OK, "consent.html", ctx, origin_of(&req.redirect_uri).as_deref());
     with_csrf(secure, resp, &token, new)
+}
+
+/// The host of a metadata-document client's URL: shown beside its self-asserted name.
+fn document_host(req: &AuthzRequest) -> Option<String> {
+    let c = &req.client.client;
+    (c.origin == ClientOrigin::MetadataDocument).then(|| metadata_document::check_url(&c.id).ok()).flatten()
 }
 
 fn describe(scope: &str, audience: &str) -> String {
