@@ -63,6 +63,9 @@ pub struct NewClient {
     /// The client needs `sid` in logout tokens (oauthd always sends it).
     #[arg(long)]
     pub backchannel_logout_session_required: bool,
+    /// RFC 9126 §6: accept authorization requests from this client only by PAR (`/par`).
+    #[arg(long, visible_alias = "require-par")]
+    pub require_pushed_authorization_requests: bool,
     /// Accept an http or loopback `--backchannel-logout-uri` (the `allow_http_loopback_backchannel` setting).
     #[arg(skip)]
     pub allow_http_loopback_backchannel: bool,
@@ -106,6 +109,7 @@ pub async fn create(
         backchannel_logout_uri: req.backchannel_logout_uri.clone(),
         backchannel_logout_session_required: req.backchannel_logout_session_required,
         origin: ClientOrigin::Operator,
+        require_pushed_authorization_requests: req.require_pushed_authorization_requests,
     };
     store.insert_client(&client).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {
@@ -249,6 +253,7 @@ pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> any
         "require_pkce": c.public || c.require_pkce,
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "disabled": c.disabled,
         "apis": grants,
         "created_at": c.created_at,

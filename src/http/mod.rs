@@ -6,6 +6,7 @@ pub mod error;
 pub mod extract;
 mod health;
 mod introspect;
+mod par;
 mod revoke;
 pub mod server;
 mod token;
@@ -63,6 +64,7 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
     let back = Router::new()
         .route("/token", post(token::token).fallback(only_post))
         .route("/revoke", post(revoke::revoke).fallback(only_post))
+        .route("/par", post(par::par).fallback(only_post))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .layer(deadline.clone())
         .layer(json_errors.clone())

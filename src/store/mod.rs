@@ -7,6 +7,8 @@ pub mod tx;
 #[macro_use]
 mod oidc_sql;
 #[macro_use]
+mod par_sql;
+#[macro_use]
 mod refresh_sql;
 #[macro_use]
 mod sql;
@@ -217,6 +219,14 @@ pub trait Store: Send + Sync {
     async fn claim_logout_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<LogoutDelivery>>;
     async fn finish_logout_delivery(&self, id: &str) -> Result<()>;
     async fn retry_logout_delivery(&self, id: &str, attempts: i64, next_attempt_at: i64) -> Result<()>;
+
+    /// Stores a pushed authorization request (RFC 9126 §2).
+    async fn insert_pushed_request(&self, r: &PushedRequest) -> Result<()>;
+    /// The pushed request with digest `hash`, if `client_id` pushed it and it was not used.
+    async fn get_pushed_request(&self, hash: &str, client_id: &str) -> Result<Option<PushedRequest>>;
+    /// Uses the pushed request up, in one statement: `false` when it is gone (used by a racer,
+    /// purged, or pushed by another client).
+    async fn take_pushed_request(&self, hash: &str, client_id: &str) -> Result<bool>;
 }
 
 /// Connects to the backend named by the URL scheme. `timeout` bounds getting a connection

@@ -28,6 +28,8 @@ pub struct Client {
     /// Where the client came from: the operator, dynamic registration, or a metadata document.
     #[sqlx(try_from = "String")]
     pub origin: ClientOrigin,
+    /// RFC 9126 §6: authorization requests only by PAR.
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Client {
@@ -173,6 +175,18 @@ pub struct AuthCode {
     pub sid: Option<String>,
     /// The claims the request asked for (`oauth::claims::Requested`, as JSON).
     pub claims: Option<String>,
+}
+
+/// A pushed authorization request (RFC 9126 §2), under the digest of its `request_uri`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PushedRequest {
+    pub hash: String,
+    pub client_id: String,
+    /// The authorization request's parameters, form-urlencoded.
+    pub params: String,
+    pub created_at: i64,
+    /// The `request_uri` must reach /authorize before then.
+    pub expires_at: i64,
 }
 
 /// A signed-in browser (SSO session); the cookie carries the token, the row its hash.

@@ -33,15 +33,15 @@ macro_rules! impl_sql_store {
                     "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
                      allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris,
                      auth_method, jwks_uri, jwks_json, require_pkce, backchannel_logout_uri,
-                     backchannel_logout_session_required, origin)
-                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+                     backchannel_logout_session_required, origin, require_pushed_authorization_requests)
+                     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
                 )
                 .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
                 .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
                 .bind(c.first_party).bind(c.disabled).bind(c.created_at).bind(c.updated_at)
                 .bind(&c.post_logout_redirect_uris).bind(c.auth_method.as_str()).bind(&c.jwks_uri).bind(&c.jwks_json)
                 .bind(c.require_pkce).bind(&c.backchannel_logout_uri).bind(c.backchannel_logout_session_required)
-                .bind(c.origin.as_str())
+                .bind(c.origin.as_str()).bind(c.require_pushed_authorization_requests)
                 .execute(&self.pool).await?;
                 self.changes.send(Change::Client(c.id.clone()));
                 Ok(())

@@ -29,6 +29,7 @@ mod listener;
 mod logout;
 mod oidc;
 mod operations;
+mod par;
 mod password;
 mod password_faults;
 mod private_key_jwt;

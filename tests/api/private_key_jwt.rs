@@ -176,6 +176,7 @@ async fn an_invalid_stored_key_set_is_401_invalid_client_not_500(b: Backend) {
             backchannel_logout_uri: None,
             backchannel_logout_session_required: false,
             origin: ClientOrigin::Operator,
+            require_pushed_authorization_requests: false,
         };
         t.app.store.insert_client(&client).await.unwrap();
         let a = sign(&idp.key(), &claims(id, id, &t.base), |_| {});

@@ -172,6 +172,7 @@ fn issuer_as_client(issuer: &TrustedIssuer, app: &AppState) -> ClientEntry {
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
         origin: ClientOrigin::Operator,
+        require_pushed_authorization_requests: false,
     };
     ClientEntry { client, grants: vec![ClientGrant { api, scopes: issuer_api_scopes(issuer).join(" ") }] }
 }
