@@ -134,6 +134,10 @@ pub struct Settings {
     pub code_ttl: u64,
     /// SSO session lifetime in seconds.
     pub session_ttl: u64,
+    /// RFC 9126 §5: every client must pass authorization requests by PAR (`/par`).
+    pub require_pushed_authorization_requests: bool,
+    /// Seconds a pushed request's `request_uri` may take to reach /authorize (RFC 9126 §2.2).
+    pub pushed_request_ttl: u64,
     /// Which clients must use PKCE: `public` (and clients created with `--require-pkce`) or `all`.
     pub pkce_required: PkceRequired,
     /// Clock skew allowed on assertion `exp`/`nbf`/`iat`, in seconds.
@@ -248,6 +252,8 @@ impl Default for Settings {
             db_timeout_ms: 3000,
             code_ttl: 60,
             session_ttl: 8 * 3600,
+            require_pushed_authorization_requests: false,
+            pushed_request_ttl: 60,
             pkce_required: PkceRequired::Public,
             jwt_clock_skew: 60,
             jwks_cache_ttl: 600,
@@ -421,6 +427,8 @@ impl Settings {
             ("refresh_reuse_grace", self.refresh_reuse_grace, 0, 300, "seconds"),
             // RFC 6749 §4.1.2: a maximum code lifetime of 10 minutes is recommended.
             ("code_ttl", self.code_ttl, 1, 600, "seconds"),
+            // RFC 9126 §2.2 expects a short lifetime; the login that follows may take longer.
+            ("pushed_request_ttl", self.pushed_request_ttl, 5, 600, "seconds"),
             ("session_ttl", self.session_ttl, 1, 30 * DAY, "seconds"),
             ("client_cache_ttl", self.client_cache_ttl, 0, 3600, "seconds"),
             ("client_cache_capacity", self.client_cache_capacity, 1, 100_000_000, "entries"),

@@ -70,6 +70,9 @@ pub struct NewClient {
     /// DPoP proofs of this client must carry a server nonce (RFC 9449 §8).
     #[arg(long)]
     pub require_dpop_nonce: bool,
+    /// RFC 9126 §6: accept authorization requests from this client only by PAR (`/par`).
+    #[arg(long, visible_alias = "require-par")]
+    pub require_pushed_authorization_requests: bool,
     /// Accept an http or loopback `--backchannel-logout-uri` (the `allow_http_loopback_backchannel` setting).
     #[arg(skip)]
     pub allow_http_loopback_backchannel: bool,
@@ -115,6 +118,7 @@ pub async fn create(
         origin: ClientOrigin::Operator,
         dpop_bound_access_tokens: req.dpop_bound_access_tokens,
         require_dpop_nonce: req.require_dpop_nonce,
+        require_pushed_authorization_requests: req.require_pushed_authorization_requests,
     };
     store.insert_client(&client).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {
@@ -260,6 +264,7 @@ pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> any
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "dpop_bound_access_tokens": c.dpop_bound_access_tokens,
         "require_dpop_nonce": c.require_dpop_nonce,
+        "require_pushed_authorization_requests": c.require_pushed_authorization_requests,
         "disabled": c.disabled,
         "origin": c.origin,
         "apis": grants,

@@ -41,7 +41,10 @@ pub async fn metadata(app: &AppState) -> Value {
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["none", "login", "consent"],
         "request_parameter_supported": false,
+        // RFC 9126 §5: a PAR request_uri works whatever this says; it is about fetched request objects.
         "request_uri_parameter_supported": false,
+        "pushed_authorization_request_endpoint": format!("{iss}/par"),
+        "require_pushed_authorization_requests": app.settings.require_pushed_authorization_requests,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "private_key_jwt", "none"],
         "token_endpoint_auth_signing_alg_values_supported": ASSERTION_ALGS,
         "introspection_endpoint": format!("{iss}/introspect"),

@@ -1,6 +1,6 @@
 //! Reading request bodies: the token endpoint's form (RFC 6749 §3.2) with its size and time limits.
 
-use axum::body::Body;
+use axum::body::{Body, Bytes};
 use axum::http::{header, HeaderMap};
 
 pub use crate::oauth::form::{basic_credentials, parse_form, Form};
@@ -15,6 +15,11 @@ pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_sec
 /// refused on its Content-Length: closing on a client still sending would reset the connection
 /// before it reads our answer.
 pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, TokenError> {
+    parse_form(&read_form_bytes(headers, body).await?)
+}
+
+/// The raw form body, with the limits and the content-type check of `read_form`.
+pub async fn read_form_bytes(headers: &HeaderMap, body: Body) -> Result<Bytes, TokenError> {
     let read = tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, MAX_BODY_BYTES));
     let bytes = read.await.map_err(|_| TokenError::BodyTimeout)?.map_err(|e| {
         let too_large = std::error::Error::source(&e).is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
@@ -29,5 +34,5 @@ pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, TokenErr
     if !mime.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
         return Err(TokenError::request("body must be application/x-www-form-urlencoded"));
     }
-    parse_form(&bytes)
+    Ok(bytes)
 }

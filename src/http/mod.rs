@@ -7,6 +7,7 @@ pub mod extract;
 mod health;
 mod introspect;
 mod registration;
+mod par;
 mod revoke;
 pub mod server;
 mod token;
@@ -67,6 +68,7 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
     let back = Router::new()
         .route("/token", post(token::token).fallback(only_post))
         .route("/revoke", post(revoke::revoke).fallback(only_post))
+        .route("/par", post(par::par).fallback(only_post))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .layer(deadline.clone())
         .layer(json_errors.clone())

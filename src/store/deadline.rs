@@ -149,4 +149,7 @@ bounded_store! {
     find_initial_token(hash: &str, now: i64) -> Option<InitialToken>;
     list_initial_tokens() -> Vec<InitialToken>;
     delete_initial_token(id: &str) -> bool;
+    insert_pushed_request(r: &PushedRequest) -> ();
+    get_pushed_request(hash: &str, client_id: &str) -> Option<PushedRequest>;
+    take_pushed_request(hash: &str, client_id: &str) -> bool;
 }

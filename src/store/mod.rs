@@ -7,6 +7,8 @@ pub mod tx;
 #[macro_use]
 mod oidc_sql;
 #[macro_use]
+mod par_sql;
+#[macro_use]
 mod registration_sql;
 #[macro_use]
 mod refresh_sql;
@@ -248,6 +250,13 @@ pub trait Store: Send + Sync {
     async fn find_initial_token(&self, hash: &str, now: i64) -> Result<Option<InitialToken>>;
     async fn list_initial_tokens(&self) -> Result<Vec<InitialToken>>;
     async fn delete_initial_token(&self, id: &str) -> Result<bool>;
+    /// Stores a pushed authorization request (RFC 9126 §2).
+    async fn insert_pushed_request(&self, r: &PushedRequest) -> Result<()>;
+    /// The pushed request with digest `hash`, if `client_id` pushed it and it was not used.
+    async fn get_pushed_request(&self, hash: &str, client_id: &str) -> Result<Option<PushedRequest>>;
+    /// Uses the pushed request up, in one statement: `false` when it is gone (used by a racer,
+    /// purged, or pushed by another client).
+    async fn take_pushed_request(&self, hash: &str, client_id: &str) -> Result<bool>;
 }
 
 /// Connects to the backend named by the URL scheme. `timeout` bounds getting a connection

@@ -32,6 +32,8 @@ pub struct Client {
     pub dpop_bound_access_tokens: bool,
     /// RFC 9449 §8: this client's proofs must carry a server nonce.
     pub require_dpop_nonce: bool,
+    /// RFC 9126 §6: authorization requests only by PAR.
+    pub require_pushed_authorization_requests: bool,
 }
 
 impl Client {
@@ -187,6 +189,18 @@ pub struct AuthCode {
     /// The audiences the code may mint for, each with its scope (`oauth::resource`, as JSON);
     /// `audience` is the first. Empty for codes from before they were recorded.
     pub resources: String,
+}
+
+/// A pushed authorization request (RFC 9126 §2), under the digest of its `request_uri`.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct PushedRequest {
+    pub hash: String,
+    pub client_id: String,
+    /// The authorization request's parameters, form-urlencoded.
+    pub params: String,
+    pub created_at: i64,
+    /// The `request_uri` must reach /authorize before then.
+    pub expires_at: i64,
 }
 
 /// A signed-in browser (SSO session); the cookie carries the token, the row its hash.

@@ -1,11 +1,12 @@
 //! The SQL of dynamic client registration (RFC 7591, RFC 7592) shared by both backends: the
 //! registration row beside the client, initial access tokens consumed in the registering
 //! transaction, and the cleanup of clients registered but never used. `with_registration_methods!`
-//! hands its methods to `with_oidc_methods!` as tokens, like that macro does.
+//! hands its methods (and those it is given) on to `with_par_methods!` as tokens, like that macro does.
 
 macro_rules! with_registration_methods {
-    ($store:ty, $db:ty) => {
-        with_oidc_methods!($store, $db;
+    ($store:ty, $db:ty; $($more:tt)*) => {
+        with_par_methods!($store, $db;
+        $($more)*
         async fn register_client(&self, c: &Client, r: &Registration, initial_token: Option<&str>) -> Result<bool> {
             let mut guard = $crate::store::tx::Guarded::acquire(&self.pool).await?;
             let mut tx = sqlx::Connection::begin(guard.conn()).await?;

@@ -12,8 +12,10 @@ macro_rules! impl_sql_store {
                 "insert into clients (id, name, secret_hash, public, grant_types, redirect_uris,
                  allowed_origins, first_party, disabled, created_at, updated_at, post_logout_redirect_uris,
                  auth_method, jwks_uri, jwks_json, require_pkce, backchannel_logout_uri,
-                 backchannel_logout_session_required, origin, dpop_bound_access_tokens, require_dpop_nonce)
-                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
+                 backchannel_logout_session_required, origin, dpop_bound_access_tokens, require_dpop_nonce,
+                 require_pushed_authorization_requests)
+                 values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+                         $22)",
             )
             .bind(&c.id).bind(&c.name).bind(&c.secret_hash).bind(c.public)
             .bind(&c.grant_types).bind(&c.redirect_uris).bind(&c.allowed_origins)
@@ -21,6 +23,7 @@ macro_rules! impl_sql_store {
             .bind(&c.post_logout_redirect_uris).bind(c.auth_method.as_str()).bind(&c.jwks_uri).bind(&c.jwks_json)
             .bind(c.require_pkce).bind(&c.backchannel_logout_uri).bind(c.backchannel_logout_session_required)
             .bind(c.origin.as_str()).bind(c.dpop_bound_access_tokens).bind(c.require_dpop_nonce)
+            .bind(c.require_pushed_authorization_requests)
             .execute(ex).await?;
             Ok(())
         }

@@ -33,6 +33,7 @@ mod logout;
 mod metadata;
 mod oidc;
 mod operations;
+mod par;
 mod password;
 mod password_faults;
 mod private_key_jwt;

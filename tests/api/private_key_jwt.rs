@@ -178,6 +178,7 @@ async fn an_invalid_stored_key_set_is_401_invalid_client_not_500(b: Backend) {
             origin: ClientOrigin::Operator,
             dpop_bound_access_tokens: false,
             require_dpop_nonce: false,
+            require_pushed_authorization_requests: false,
         };
         t.app.store.insert_client(&client).await.unwrap();
         let a = sign(&idp.key(), &claims(id, id, &t.base), |_| {});

@@ -88,6 +88,9 @@ delegate! {
     claim_logout_deliveries(now: i64, lease_until: i64, limit: i64) -> Vec<LogoutDelivery>;
     finish_logout_delivery(id: &str) -> ();
     retry_logout_delivery(id: &str, attempts: i64, next_attempt_at: i64) -> ();
+    insert_pushed_request(r: &PushedRequest) -> ();
+    get_pushed_request(hash: &str, client_id: &str) -> Option<PushedRequest>;
+    take_pushed_request(hash: &str, client_id: &str) -> bool;
     purge_expired(now: i64) -> u64;
     ping() -> ();
     insert_client(c: &Client) -> ();

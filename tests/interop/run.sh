@@ -434,6 +434,10 @@ run_backend() {
   web=$(cli client create --name "Interop Third-Party Web" \
     --grant authorization_code --grant refresh_token --redirect-uri "$REDIRECT" \
     --api "$API" --scope "read:x" --json)
+  # A first-party web client held to pushed authorization requests (RFC 9126).
+  local par
+  par=$(cli client create --name "Interop PAR Web" --first-party --require-par \
+    --grant authorization_code --redirect-uri "$REDIRECT" --api "$API" --scope "read:x" --json)
   local user
   user=$(printf '%s' "$PASSWORD" | cli user create --username "$USERNAME" --email "$EMAIL" --password-stdin --json)
 
@@ -463,13 +467,13 @@ EOF2
   cli user link "$USERNAME" --issuer "$IDP" --subject "$IDP_SUBJECT"
   cli user link "$USERNAME" --issuer "$IDP_OPEN" --subject "$IDP_SUBJECT"
 
-  for c in "$cc" "$pw" "$spa" "$web" "$keyclient"; do
+  for c in "$cc" "$pw" "$spa" "$web" "$par" "$keyclient"; do
     "$PY" -c 'import json, sys; c = json.load(sys.stdin); print("client", c["client_id"], c["name"], c["grant_types"], c["token_endpoint_auth_method"])' <<<"$c"
   done
   echo "user $user"
 
   local config=$WORK/interop.json
-  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" KEYCLIENT="$keyclient" KEYS="$keys" DPOPM2M="$dpopm2m" \
+  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" PAR="$par" KEYCLIENT="$keyclient" KEYS="$keys" DPOPM2M="$dpopm2m" \
     IDP="$IDP" IDP_OPEN="$IDP_OPEN" IDP_SUBJECT="$IDP_SUBJECT" \
     USER_JSON="$user" ISSUER="$issuer" BACKEND="$backend" \
     API="$API" API2="$API2" REDIRECT="$REDIRECT" USERNAME="$USERNAME" PASSWORD="$PASSWORD" EMAIL="$EMAIL" \
@@ -489,6 +493,7 @@ doc = {
              "user_id": json.loads(e["USER_JSON"])["user_id"]},
     "clients": {"m2m": client("CC"), "password": client("PW"), "spa": client("SPA"), "web": client("WEB"),
                 "dpop_m2m": client("DPOPM2M"),
+                "par": client("PAR"),
                 "key": dict(client("KEYCLIENT"), private_jwk=json.load(open(e["KEYS"] + "/client.private.jwk")))},
     # Issuers trusted for the jwt-bearer grant (client auth required / optional), same key pair.
     "assertion_issuers": {

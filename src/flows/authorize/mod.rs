@@ -1,11 +1,13 @@
 //! The authorization-code flow's front half, RFC 6749 §4.1.1–4.1.2 and OIDC Core §3.1.2: the
 //! request check, the login, the consent decision and the code issue, answered in the query or
-//! by OAuth 2.0 Form Post. The token half is `grants::authorization_code`. Every function
-//! returns the next `Step`; `http` renders it.
+//! by OAuth 2.0 Form Post, and pushed authorization requests (RFC 9126, `par`). The token half
+//! is `grants::authorization_code`. Every function returns the next `Step`; `http` renders it.
 
+pub mod par;
 mod request;
 mod targets;
 
+use par::Via;
 pub use request::{
     response_pairs, response_uri, validate, AuthzError, AuthzRequest, Prompt, ResponseMode, AUTHORIZE_KNOWN, CARRIED,
 };
@@ -71,7 +73,8 @@ pub async fn authorize(app: &AppState, p: &Params, session_token: Option<&str>) 
         Ok(active) => active,
         Err(_) => return AuthzError::Unavailable.into(),
     };
-    match validate(app, p, active.is_some()).await {
+    let via = Via::Authorize { auth_time: active.as_ref().map(|a| a.auth_time) };
+    match validate(app, p, active.is_some(), via).await {
         Ok(areq) => proceed(app, areq, active, Stage::Fresh).await,
         Err(e) => e.into(),
     }
@@ -82,7 +85,7 @@ pub async fn login(app: &AppState, p: &Params, old_session: Option<&str>, ip: Ip
     if let Err(TokenError::TooManyRequests { retry_after }) = app.limits.check_ip(ip) {
         return Step::Throttled(retry_after);
     }
-    let areq = match validate(app, p, true).await {
+    let areq = match validate(app, p, true, Via::Form).await {
         Ok(r) => r,
         Err(e) => return e.into(),
     };
@@ -163,7 +166,7 @@ pub async fn consent(app: &AppState, p: &Params, session_token: Option<&str>) ->
         Ok(a) => a,
         Err(_) => return AuthzError::Unavailable.into(),
     };
-    let areq = match validate(app, p, active.is_some()).await {
+    let areq = match validate(app, p, active.is_some(), Via::Form).await {
         Ok(r) => r,
         Err(e) => return e.into(),
     };
@@ -184,10 +187,14 @@ pub async fn consent(app: &AppState, p: &Params, session_token: Option<&str>) ->
 async fn proceed(app: &AppState, req: AuthzRequest, active: Option<Active>, stage: Stage) -> Step {
     let t = now();
     let active = active.filter(|a| {
-        let forced = req.prompt.login && stage == Stage::Fresh;
+        // A pushed request cannot drop prompt=login and max_age on the way back from the login
+        // (the front channel carries none of its parameters): a login since the push is the
+        // fresh one they ask for.
+        let fresh = req.pushed.as_ref().is_some_and(|p| a.auth_time >= p.created_at);
+        let forced = req.prompt.login && stage == Stage::Fresh && !fresh;
         // Whole seconds hide up to a second of age: `>=` so that max_age=0 always forces a login.
         // The login's redirect back drops max_age, so this cannot loop.
-        let too_old = req.max_age.is_some_and(|m| t - a.auth_time >= m);
+        let too_old = !fresh && req.max_age.is_some_and(|m| t - a.auth_time >= m);
         let someone_else = req.expected_sub.as_ref().is_some_and(|s| *s != a.user.id);
         !forced && !too_old && !someone_else
     });
@@ -211,6 +218,13 @@ async fn proceed(app: &AppState, req: AuthzRequest, active: Option<Active>, stag
         }
         let asks = if asks.is_empty() || req.prompt.consent { everything(app, &req) } else { asks };
         return Step::Consent { req: Box::new(req), user: Box::new(active.user), asks };
+    }
+    if let Some(pushed) = &req.pushed {
+        match par::take(app, pushed, &req.client.client.id).await {
+            Ok(true) => {}
+            Ok(false) => return AuthzError::Page("This request_uri was already used.".into()).into(),
+            Err(_) => return AuthzError::Unavailable.into(),
+        }
     }
     match issue_code(app, &req, &active, t).await {
         Ok(code) => respond(app, &req, &[("code", &code)]),

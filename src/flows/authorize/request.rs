@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use super::targets;
+use super::par::{self, PushedRef, Via};
 use crate::config::PkceRequired;
 use crate::jwt::verify;
 use crate::oauth::claims::{self, Requested};
@@ -90,10 +91,23 @@ pub struct AuthzRequest {
     /// The user a verified `id_token_hint` or a `claims` `sub` value names: nobody else may be
     /// signed in for the request to succeed (OIDC Core §3.1.2.1, §5.5.1).
     pub expected_sub: Option<String>,
-    /// The known parameters as received, to re-send through our own forms.
+    /// The known parameters as received, to re-send through our own forms: for a pushed request,
+    /// only `client_id` and `request_uri`.
     pub params: Vec<(String, String)>,
     /// RFC 9449 §10: the thumbprint of the DPoP key that must redeem the code.
     pub dpop_jkt: Option<String>,
+    /// The pushed request (RFC 9126) this request came from.
+    pub pushed: Option<PushedRef>,
+}
+
+/// Where the request being checked comes from.
+pub enum Source {
+    /// The front channel's own parameters.
+    Front,
+    /// The PAR endpoint, before the request is stored.
+    Pushing,
+    /// A stored pushed request, named by `request_uri`.
+    Pushed(PushedRef),
 }
 
 pub enum AuthzError {
@@ -122,9 +136,26 @@ impl From<StoreError> for AuthzError {
     }
 }
 
-/// Checks the request. `signed_in` says whether the browser has a session: without one,
-/// `prompt=none` is `login_required` before any audience error (that needs no user to report).
-pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<AuthzRequest, AuthzError> {
+/// Checks the request, or the pushed request its `request_uri` names (RFC 9126 §4), whose
+/// parameters then stand for all but `client_id` and `request_uri`. `signed_in` says whether the
+/// browser has a session: without one, `prompt=none` is `login_required` before any audience
+/// error (that needs no user to report).
+pub async fn validate(app: &AppState, p: &Params, signed_in: bool, via: Via) -> Result<AuthzRequest, AuthzError> {
+    // Any other request_uri names a request object, refused by `check` (OIDC Core §6.2).
+    if !p.form.get("request_uri").is_some_and(|u| u.starts_with(par::REQUEST_URI_PREFIX)) {
+        return check(app, p, signed_in, Source::Front).await;
+    }
+    let (stored, pushed) = par::load(app, p, via).await?;
+    let mut req = check(app, &stored, signed_in, Source::Pushed(pushed)).await?;
+    req.params = ["client_id", "request_uri"]
+        .iter()
+        .filter_map(|k| p.form.get(k).map(|v| (k.to_string(), v.to_string())))
+        .collect();
+    Ok(req)
+}
+
+/// Checks the request's own parameters (RFC 6749 §4.1.1, OIDC Core §3.1.2.1).
+pub async fn check(app: &AppState, p: &Params, signed_in: bool, source: Source) -> Result<AuthzRequest, AuthzError> {
     let form = &p.form;
     let (client, redirect_uri, redirect_given) = client_and_redirect(app, p).await?;
     let client = targets::with_declared_scopes(app, client, form, &p.resources).await?;
@@ -145,12 +176,18 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
     if let Some(problem) = p.problem() {
         return Err(fail("invalid_request", &format!("parameter {problem}")));
     }
+    // RFC 9126 §4: a client (or every client) may be held to pushed requests.
+    let par_required =
+        client.client.require_pushed_authorization_requests || app.settings.require_pushed_authorization_requests;
+    if par_required && matches!(source, Source::Front) {
+        return Err(fail("invalid_request", "this client must push its authorization requests to the PAR endpoint"));
+    }
     // OIDC Core §3.1.2.6: request objects are not supported, and say so.
     if form.get("request").is_some() {
         return Err(fail("request_not_supported", "request objects are not supported"));
     }
     if form.get("request_uri").is_some() {
-        return Err(fail("request_uri_not_supported", "request_uri is not supported"));
+        return Err(fail("request_uri_not_supported", "request_uri must be one that /par issued"));
     }
     match form.get("response_type") {
         Some("code") => {}
@@ -195,6 +232,10 @@ pub async fn validate(app: &AppState, p: &Params, signed_in: bool) -> Result<Aut
         expected_sub,
         params,
         dpop_jkt: dpop_jkt.map(str::to_string),
+        pushed: match source {
+            Source::Pushed(r) => Some(r),
+            Source::Front | Source::Pushing => None,
+        },
     })
 }
 

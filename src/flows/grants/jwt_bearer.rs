@@ -175,6 +175,7 @@ fn issuer_as_client(issuer: &TrustedIssuer, app: &AppState) -> ClientEntry {
         origin: ClientOrigin::Operator,
         dpop_bound_access_tokens: false,
         require_dpop_nonce: false,
+        require_pushed_authorization_requests: false,
     };
     ClientEntry { client, grants: vec![ClientGrant { api, scopes: issuer_api_scopes(issuer).join(" ") }] }
 }

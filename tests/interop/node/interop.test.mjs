@@ -1,5 +1,6 @@
 // oauthd against real Node client libraries: openid-client v6 (relying party, grants, ID token
-// validation, userinfo, introspection, revocation, dynamic client registration) and jose (RFC 9068 access token checks).
+// validation, userinfo, introspection, revocation, dynamic client registration, PAR), oauth4webapi
+// (PAR for a public client) and jose (RFC 9068 access token checks).
 //
 // tests/interop/run.sh provisions oauthd and passes a JSON file in OAUTHD_INTEROP_CONFIG.
 // No workarounds: when a library rejects something oauthd sends, the test fails with the
@@ -11,6 +12,7 @@ import { readFileSync } from 'node:fs';
 
 import * as client from 'openid-client';
 import * as jose from 'jose';
+import * as oauth from 'oauth4webapi';
 
 import { driveLogin as driveLoginAs } from './login.mjs';
 
@@ -368,6 +370,104 @@ test('dynamicClientRegistration (RFC 7591) of a native public client, its login 
   );
   assert.equal(e.status, 401, `${e?.name}: ${e?.message}`);
   assert.equal((await e.response.json()).error, 'invalid_client');
+});
+
+// ------------------------------------------------------------------------ pushed authorization requests
+
+test('buildAuthorizationUrlWithPAR for a client that requires PAR: push, login, code, single use', async () => {
+  const par = cfg.clients.par;
+  const f = recordingFetch();
+  const config = await discover('par', client.ClientSecretBasic(par.client_secret), { [client.customFetch]: f });
+  const parEndpoint = config.serverMetadata().pushed_authorization_request_endpoint;
+  assert.equal(parEndpoint, `${cfg.issuer}/par`);
+  const verifier = client.randomPKCECodeVerifier();
+  const nonce = client.randomNonce();
+  const state = client.randomState();
+  const params = {
+    redirect_uri: cfg.redirect_uri,
+    scope: 'openid profile read:x',
+    audience: cfg.api,
+    code_challenge: await client.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    nonce,
+    state,
+  };
+  // The client is registered with --require-par: the same request on the front channel is refused.
+  const plain = await fetch(client.buildAuthorizationUrl(config, params), { redirect: 'manual' });
+  assert.equal(plain.status, 303);
+  assert.equal(new URL(plain.headers.get('location')).searchParams.get('error'), 'invalid_request');
+
+  const authUrl = await client.buildAuthorizationUrlWithPAR(config, params);
+  assert.deepEqual([...authUrl.searchParams.keys()].sort(), ['client_id', 'request_uri']);
+  assert.match(authUrl.searchParams.get('request_uri'), /^urn:ietf:params:oauth:request_uri:/);
+  assert.match(f.lastTo(parEndpoint).headers.get('authorization') ?? '', /^Basic /);
+
+  const { callback } = await driveLogin(authUrl, { consent: false });
+  const tokens = await client.authorizationCodeGrant(config, callback, {
+    pkceCodeVerifier: verifier,
+    expectedNonce: nonce,
+    expectedState: state,
+    idTokenExpected: true,
+  });
+  assert.equal(tokens.claims().sub, cfg.user.user_id);
+  await verifyAccessToken(tokens.access_token, {
+    audience: cfg.api,
+    clientId: par.client_id,
+    sub: cfg.user.user_id,
+    scope: 'openid profile read:x',
+  });
+  const again = await fetch(authUrl, { redirect: 'manual' });
+  assert.equal(again.status, 400, 'a request_uri is used once');
+});
+
+test('oauth4webapi pushedAuthorizationRequest for a public client, then the code flow', async () => {
+  const spa = cfg.clients.spa;
+  const opts = { [oauth.allowInsecureRequests]: true };
+  const as = await oauth.processDiscoveryResponse(issuer, await oauth.discoveryRequest(issuer, opts));
+  const c = { client_id: spa.client_id };
+  const auth = oauth.None();
+  const verifier = oauth.generateRandomCodeVerifier();
+  const nonce = oauth.generateRandomNonce();
+  const pushed = await oauth.pushedAuthorizationRequest(
+    as,
+    c,
+    auth,
+    new URLSearchParams({
+      response_type: 'code',
+      redirect_uri: cfg.redirect_uri,
+      scope: USER_SCOPE,
+      code_challenge: await oauth.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      nonce,
+    }),
+    opts,
+  );
+  const { request_uri, expires_in } = await oauth.processPushedAuthorizationResponse(as, c, pushed);
+  assert.ok(expires_in > 0 && expires_in <= 600, `expires_in ${expires_in}`);
+  const authUrl = new URL(as.authorization_endpoint);
+  authUrl.searchParams.set('client_id', c.client_id);
+  authUrl.searchParams.set('request_uri', request_uri);
+
+  const { callback } = await driveLogin(authUrl, { consent: false });
+  const answer = oauth.validateAuthResponse(as, c, callback, oauth.expectNoState);
+  const res = await oauth.authorizationCodeGrantRequest(as, c, auth, answer, cfg.redirect_uri, verifier, opts);
+  const tokens = await oauth.processAuthorizationCodeResponse(as, c, res, { expectedNonce: nonce, requireIdToken: true });
+  assert.equal(oauth.getValidatedIdTokenClaims(tokens).sub, cfg.user.user_id);
+  await verifyAccessToken(tokens.access_token, { audience: cfg.api, clientId: spa.client_id, sub: cfg.user.user_id });
+
+  // RFC 9126 §2.3: errors at the PAR endpoint are JSON, and oauth4webapi reads them as such.
+  const bad = await oauth.pushedAuthorizationRequest(
+    as,
+    c,
+    auth,
+    new URLSearchParams({ response_type: 'code', redirect_uri: cfg.redirect_uri, scope: 'read:x' }),
+    opts,
+  );
+  await assert.rejects(oauth.processPushedAuthorizationResponse(as, c, bad), (e) => {
+    assert.ok(e instanceof oauth.ResponseBodyError, `${e?.name}: ${e?.message}`);
+    assert.equal(e.error, 'invalid_request', 'a public client without PKCE');
+    return true;
+  });
 });
 
 // ------------------------------------------------------------------------ introspection, revocation
