@@ -179,6 +179,9 @@ fn client_row(id: &str, md: &Metadata, secret_hash: Option<String>, created_at: 
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
         origin: ClientOrigin::Registered,
+        dpop_bound_access_tokens: false,
+        require_dpop_nonce: false,
+        require_pushed_authorization_requests: false,
     }
 }
 

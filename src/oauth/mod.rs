@@ -5,8 +5,8 @@
 pub mod claims;
 pub mod client_metadata;
 pub mod error;
-pub mod metadata_document;
 pub mod form;
+pub mod metadata_document;
 pub mod params;
 pub mod pkce;
 pub mod redirect_uri;

@@ -105,5 +105,8 @@ fn row_of(doc: &Document, t: i64) -> Client {
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
         origin: ClientOrigin::MetadataDocument,
+        dpop_bound_access_tokens: false,
+        require_dpop_nonce: false,
+        require_pushed_authorization_requests: false,
     }
 }

@@ -88,7 +88,6 @@ macro_rules! with_oidc_methods {
                 .bind(id).bind(attempts).bind(next_attempt_at).execute(&self.pool).await?;
             Ok(())
         }
-        $($more)*
         );
     };
 }

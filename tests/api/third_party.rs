@@ -33,6 +33,9 @@ pub async fn third_party(t: &TestApp, id: &str, origin: ClientOrigin) -> String 
         backchannel_logout_uri: None,
         backchannel_logout_session_required: false,
         origin,
+        dpop_bound_access_tokens: false,
+        require_dpop_nonce: false,
+        require_pushed_authorization_requests: false,
     };
     t.app.store.insert_client(&c).await.unwrap();
     c.id

@@ -6,8 +6,8 @@
 
 use std::sync::Arc;
 
-use super::targets;
 use super::par::{self, PushedRef, Via};
+use super::targets;
 use crate::config::PkceRequired;
 use crate::jwt::verify;
 use crate::oauth::claims::{self, Requested};
