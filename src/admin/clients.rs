@@ -146,6 +146,9 @@ fn check(req: &NewClient) -> anyhow::Result<(String, Vec<String>, bool)> {
     if req.public && grants.iter().any(|g| g == "client_credentials") {
         anyhow::bail!("a public client cannot use client_credentials");
     }
+    if req.public && grants.iter().any(|g| g == crate::flows::grants::token_exchange::GRANT_TYPE) {
+        anyhow::bail!("a public client cannot use token exchange (RFC 8693 §2.1 wants client authentication)");
+    }
     for uri in req.redirect_uris.iter().chain(&req.post_logout_redirect_uris) {
         redirect_uri::validate(uri).map_err(|e| anyhow::anyhow!("invalid redirect URI {e}"))?;
     }

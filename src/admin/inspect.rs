@@ -7,6 +7,7 @@ use jsonwebtoken::jwk::Jwk;
 use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
 use serde_json::{json, Value};
 
+use crate::flows::grants::token_exchange::tokens;
 use crate::oauth::refresh::{self, Presented, Standing};
 use crate::oauth::subject;
 use crate::store::{KeyRecord, RefreshFamily, Store, StoreError};
@@ -178,6 +179,7 @@ fn explain(header: &Value, c: &Value, now: i64) -> Vec<String> {
             s("client_id").max(s("azp"))
         ));
     }
+    out.extend(explain_act(c, &gty));
     match &c["aud"] {
         Value::String(a) => out.push(format!("Audience: {a}.")),
         Value::Null => {}
@@ -187,6 +189,31 @@ fn explain(header: &Value, c: &Value, now: i64) -> Vec<String> {
     out.push(if scope.is_empty() { "No scopes.".into() } else { format!("Scopes: {scope}.") });
     if let Some(exp) = c["exp"].as_i64() {
         out.push(format!("{} {}.", if exp > now { "Expires" } else { "Expired" }, when(exp, now)));
+    }
+    out
+}
+
+/// RFC 8693 §4.1: who acts for the subject, the current actor first, each on behalf of the next.
+fn explain_act(c: &Value, gty: &str) -> Vec<String> {
+    let sub = c["sub"].as_str().unwrap_or("");
+    let Some(act) = c.get("act").filter(|a| a.is_object()) else {
+        return match gty {
+            "token-exchange" => vec![format!(
+                "No act claim: this is an impersonation token (RFC 8693 §1.1); to the API it is '{sub}' itself."
+            )],
+            _ => vec![],
+        };
+    };
+    let chain = tokens::actors(act);
+    let mut out = vec![format!(
+        "Delegation (RFC 8693 §4.1): '{}' acts on behalf of '{sub}'; the API should authorize both.",
+        chain[0]
+    )];
+    for pair in chain.windows(2) {
+        out.push(format!("'{}' got the token it exchanged from '{}', who acted before it.", pair[0], pair[1]));
+    }
+    if chain.len() > 1 {
+        out.push(format!("The chain, current actor first: {} -> {sub}.", chain.join(" -> ")));
     }
     out
 }

@@ -2,6 +2,7 @@
 //! changes up within its cache bounds.
 
 pub mod clients;
+pub mod exchange;
 pub mod inspect;
 pub mod trust;
 pub mod users;
@@ -10,12 +11,13 @@ use serde_json::{json, Value};
 
 use crate::store::{Api, Store};
 
-pub const GRANT_TYPES: [&str; 5] = [
+pub const GRANT_TYPES: [&str; 6] = [
     "client_credentials",
     "password",
     "refresh_token",
     "authorization_code",
     "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    crate::flows::grants::token_exchange::GRANT_TYPE,
 ];
 
 pub async fn create_api(

@@ -1,10 +1,10 @@
-//! `client create|list|show|disable|enable|delete|rotate-secret`.
+//! `client create|list|show|disable|enable|delete|rotate-secret|exchange`.
 
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
 use super::{output, pretty};
-use crate::admin::{self, clients::NewClient};
+use crate::admin::{self, clients::NewClient, exchange::NewPolicy};
 use crate::clock::now;
 use crate::config::Settings;
 use crate::store::Store;
@@ -44,6 +44,40 @@ pub enum ClientCmd {
         /// The client_id.
         id: String,
         /// Print the new secret as one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Which tokens a client may exchange (RFC 8693 token exchange; default deny).
+    #[command(subcommand)]
+    Exchange(ExchangeCmd),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ExchangeCmd {
+    /// Let a client exchange subject tokens from a source for tokens to an API.
+    Allow {
+        #[command(flatten)]
+        policy: NewPolicy,
+        /// Print the policy as one line of JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove one policy of a client.
+    Deny {
+        /// The client_id.
+        client_id: String,
+        /// `local` or the trusted issuer of the policy.
+        #[arg(long = "from")]
+        source: String,
+        /// The API of the policy.
+        #[arg(long)]
+        audience: String,
+    },
+    /// List a client's policies.
+    List {
+        /// The client_id.
+        client_id: String,
+        /// Print the list as one line of JSON.
         #[arg(long)]
         json: bool,
     },
@@ -95,6 +129,30 @@ pub async fn run(store: &dyn Store, s: &Settings, cmd: ClientCmd) -> anyhow::Res
         ClientCmd::RotateSecret { id, json } => {
             let secret = admin::clients::rotate_secret(store, &id, t).await?;
             output(json, &json!({ "client_id": id, "client_secret": secret }), pretty)?;
+        }
+        ClientCmd::Exchange(cmd) => exchange(store, cmd).await?,
+    }
+    Ok(())
+}
+
+async fn exchange(store: &dyn Store, cmd: ExchangeCmd) -> anyhow::Result<()> {
+    match cmd {
+        ExchangeCmd::Allow { policy, json } => {
+            let (p, warnings) = admin::exchange::allow(store, policy, now()).await?;
+            output(json, &admin::exchange::to_json(&p), pretty)?;
+            for w in warnings {
+                eprintln!("warning: {w}");
+            }
+        }
+        ExchangeCmd::Deny { client_id, source, audience } => {
+            admin::exchange::deny(store, &client_id, &source, &audience).await?;
+            eprintln!("client {client_id} may no longer exchange tokens from {source} for {audience}");
+        }
+        ExchangeCmd::List { client_id, json } => {
+            store.get_client(&client_id).await?.ok_or_else(|| anyhow::anyhow!("no client with id {client_id}"))?;
+            let all: Vec<Value> =
+                store.exchange_policies(&client_id).await?.iter().map(admin::exchange::to_json).collect();
+            output(json, &Value::from(all), pretty)?;
         }
     }
     Ok(())

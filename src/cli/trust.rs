@@ -4,7 +4,7 @@ use clap::Subcommand;
 use serde_json::{json, Value};
 
 use super::{open, output, pretty};
-use crate::admin::{self, trust::NewIssuer};
+use crate::admin::{self, exchange::DryRun, trust::NewIssuer};
 use crate::clock::now;
 use crate::config::Settings;
 use crate::state::AppState;
@@ -42,11 +42,14 @@ pub enum TrustCmd {
         /// The issuer URL.
         issuer: String,
     },
-    /// Run every check on an assertion without consuming its jti.
+    /// Run every check on an assertion without consuming its jti, or (with --subject-token)
+    /// dry-run a whole token exchange.
     Check {
         /// The assertion (a JWT) to check.
-        #[arg(long)]
-        assertion: String,
+        #[arg(long, required_unless_present = "subject_token", conflicts_with = "subject_token")]
+        assertion: Option<String>,
+        #[command(flatten)]
+        exchange: Box<DryRun>,
         /// Print the checks as one line of JSON.
         #[arg(long)]
         json: bool,
@@ -55,7 +58,8 @@ pub enum TrustCmd {
 
 pub async fn run(s: &Settings, cmd: TrustCmd) -> anyhow::Result<()> {
     match cmd {
-        TrustCmd::Check { assertion, json } => check(s, &assertion, json).await,
+        TrustCmd::Check { assertion: Some(assertion), json, .. } => check(s, &assertion, json).await,
+        TrustCmd::Check { assertion: None, exchange, json } => dry_run(s, &exchange, json).await,
         TrustCmd::Add { issuer, json } => add(&*open(s).await?, s, *issuer, json).await,
         cmd => manage(&*open(s).await?, cmd).await,
     }
@@ -64,7 +68,15 @@ pub async fn run(s: &Settings, cmd: TrustCmd) -> anyhow::Result<()> {
 /// Exits with code 1 when any check fails.
 async fn check(s: &Settings, assertion: &str, json: bool) -> anyhow::Result<()> {
     let app = AppState::init(s.clone()).await?;
-    let steps = admin::trust::check(&app, assertion, now()).await;
+    report(admin::trust::check(&app, assertion, now()).await, json)
+}
+
+async fn dry_run(s: &Settings, req: &DryRun, json: bool) -> anyhow::Result<()> {
+    let app = AppState::init(s.clone()).await?;
+    report(admin::exchange::dry_run(&app, req, now()).await, json)
+}
+
+fn report(steps: Vec<Value>, json: bool) -> anyhow::Result<()> {
     let ok = steps.iter().all(|v| v["pass"] == true);
     output(json, &json!({ "pass": ok, "checks": steps }), |_| {
         for v in &steps {

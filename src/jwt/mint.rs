@@ -30,6 +30,9 @@ pub struct AccessClaims<'a> {
     /// those of the scopes: /userinfo has only the token to go by.
     #[serde(skip_serializing_if = "<[String]>::is_empty")]
     pub userinfo_claims: &'a [String],
+    /// RFC 8693 §4.1: who acts for `sub` (token exchange with an actor token), nested.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<&'a serde_json::Value>,
 }
 
 #[derive(Debug, Serialize)]

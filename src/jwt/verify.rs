@@ -22,6 +22,14 @@ pub struct VerifiedAccess {
     pub gty: String,
     #[serde(default)]
     pub userinfo_claims: Vec<String>,
+    /// RFC 8693 §4.1: the acting party of a delegation token, nested for earlier actors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub act: Option<serde_json::Value>,
+    /// RFC 8693 §4.4: who may act for the subject.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub may_act: Option<serde_json::Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
 }
 
 pub fn access_token(ring: &Keyring, issuer: &str, token: &str) -> Result<VerifiedAccess, &'static str> {

@@ -1,7 +1,8 @@
 //! The subject rule, the one place `sub` is decided: user flows use the user ID
 //! (`<connection>|<id>`, Auth0-style), client_credentials uses `<client_id>@clients`, and
 //! jwt-bearer passthrough uses `<alias>|<sub>`. Client IDs may not contain `|` or `@`, and no user
-//! subject may end in `@clients`, so the kinds never collide.
+//! subject may end in `@clients`, so the kinds never collide. Token exchange (RFC 8693 §4.1)
+//! keeps the subject token's subject and names actors the same way.
 
 use crate::store::User;
 
@@ -21,6 +22,23 @@ pub fn of_user(user: &User) -> &str {
 /// `provision`ed user gets): `<alias>|<sub>`.
 pub fn federated(alias: &str, sub: &str) -> String {
     format!("{alias}|{sub}")
+}
+
+/// `sub` of a token exchanged for one of our own access tokens: that token's `sub`, which a
+/// rule of this module already decided (impersonation and delegation keep the subject).
+pub fn of_exchanged(subject_token_sub: &str) -> &str {
+    subject_token_sub
+}
+
+/// `act.sub` of the actor behind one of our own access tokens: that token's `sub`.
+pub fn of_local_actor(actor_token_sub: &str) -> &str {
+    actor_token_sub
+}
+
+/// `act.sub` of an actor whose JWT came from a trusted issuer: `<alias>|<sub>`, never mapped to
+/// a local user (an actor is a service, and must not be provisioned as a user).
+pub fn of_federated_actor(alias: &str, sub: &str) -> String {
+    federated(alias, sub)
 }
 
 /// The client a client subject names, if `sub` is one.

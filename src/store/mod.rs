@@ -5,6 +5,8 @@ mod deadline;
 mod models;
 pub mod tx;
 #[macro_use]
+mod exchange_sql;
+#[macro_use]
 mod oidc_sql;
 #[macro_use]
 mod refresh_sql;
@@ -217,6 +219,13 @@ pub trait Store: Send + Sync {
     async fn claim_logout_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<LogoutDelivery>>;
     async fn finish_logout_delivery(&self, id: &str) -> Result<()>;
     async fn retry_logout_delivery(&self, id: &str, attempts: i64, next_attempt_at: i64) -> Result<()>;
+
+    /// Adds or replaces the token exchange policy of (client, source, audience).
+    async fn upsert_exchange_policy(&self, p: &ExchangePolicy) -> Result<()>;
+    /// Removes one policy; true when it existed.
+    async fn delete_exchange_policy(&self, client_id: &str, source: &str, audience: &str) -> Result<bool>;
+    /// Every token exchange policy of a client.
+    async fn exchange_policies(&self, client_id: &str) -> Result<Vec<ExchangePolicy>>;
 }
 
 /// Connects to the backend named by the URL scheme. `timeout` bounds getting a connection

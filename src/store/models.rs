@@ -228,6 +228,25 @@ pub struct TrustedIssuer {
     pub created_at: i64,
 }
 
+/// Token exchange policy (RFC 8693 §2.1): `client_id` may exchange subject tokens from `source`
+/// (`local`, or a trusted issuer) for tokens to `audience`. No row, no exchange.
+#[derive(Clone, Debug, PartialEq, Eq, sqlx::FromRow, serde::Serialize)]
+pub struct ExchangePolicy {
+    pub client_id: String,
+    pub source: String,
+    pub audience: String,
+    /// At most these scopes; `None`: only the client's grant and the subject token cap them.
+    pub scope: Option<String>,
+    /// Whether a request without an `actor_token` (impersonation, §1.1) is allowed.
+    pub impersonate: bool,
+    /// For `local` subject tokens: the `aud` they must have (the API of the service exchanging).
+    pub subject_audience: Option<String>,
+    pub created_at: i64,
+}
+
+/// The `source` of a policy for oauthd's own access tokens.
+pub const LOCAL_SOURCE: &str = "local";
+
 /// Text-valued columns that are really one of a few names.
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident = $text:literal),+ $(,)? }) => {

@@ -161,7 +161,8 @@ async fn discovery_lists_what_is_implemented(b: Backend) {
                 "client_credentials",
                 "password",
                 "refresh_token",
-                "urn:ietf:params:oauth:grant-type:jwt-bearer"
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "urn:ietf:params:oauth:grant-type:token-exchange"
             ]
         );
         assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&"client_secret_basic".into()));

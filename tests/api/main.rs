@@ -35,5 +35,7 @@ mod private_key_jwt;
 mod refresh;
 mod refresh_upgrade;
 mod remote_jwks;
+mod token_exchange;
+mod token_exchange_federated;
 mod trust_check;
 mod users_import;

@@ -88,6 +88,9 @@ delegate! {
     claim_logout_deliveries(now: i64, lease_until: i64, limit: i64) -> Vec<LogoutDelivery>;
     finish_logout_delivery(id: &str) -> ();
     retry_logout_delivery(id: &str, attempts: i64, next_attempt_at: i64) -> ();
+    upsert_exchange_policy(p: &ExchangePolicy) -> ();
+    delete_exchange_policy(client_id: &str, source: &str, audience: &str) -> bool;
+    exchange_policies(client_id: &str) -> Vec<ExchangePolicy>;
     purge_expired(now: i64) -> u64;
     ping() -> ();
     insert_client(c: &Client) -> ();

@@ -101,6 +101,7 @@ API=https://api.interop.test
 API2=https://api2.interop.test
 REDIRECT=http://127.0.0.1:8976/callback
 JWT_BEARER=urn:ietf:params:oauth:grant-type:jwt-bearer
+TOKEN_EXCHANGE=urn:ietf:params:oauth:grant-type:token-exchange
 # External issuers of jwt-bearer assertions: one that needs client authentication, one that does not.
 IDP=https://idp.interop.test
 IDP_OPEN=https://idp-open.interop.test
@@ -402,6 +403,11 @@ EOF2
   keyclient=$(cli client create --name "Interop Key Client" --auth-method private_key_jwt \
     --jwks-file "$keys/client.jwks.json" --grant client_credentials --grant "$JWT_BEARER" \
     --api "$API" --scope "read:x" --json)
+  # A service that exchanges users' tokens for API tokens with itself as the actor (RFC 8693).
+  local txsvc
+  txsvc=$(cli client create --name "Interop Exchange Service" --grant client_credentials \
+    --grant "$TOKEN_EXCHANGE" --api "$API" --scope "read:x write:x" --json)
+  cli client exchange allow "$(json_field client_id <<<"$txsvc")" --from local --audience "$API" --scope read:x
   cli trust add --issuer "$IDP" --jwks-file "$keys/idp.jwks.json" --subjects "$IDP_SUBJECT" \
     --scope "read:x" --map link --json
   cli trust add --issuer "$IDP_OPEN" --jwks-file "$keys/idp.jwks.json" --subjects "$IDP_SUBJECT" \
@@ -409,13 +415,13 @@ EOF2
   cli user link "$USERNAME" --issuer "$IDP" --subject "$IDP_SUBJECT"
   cli user link "$USERNAME" --issuer "$IDP_OPEN" --subject "$IDP_SUBJECT"
 
-  for c in "$cc" "$pw" "$spa" "$web" "$keyclient"; do
+  for c in "$cc" "$pw" "$spa" "$web" "$keyclient" "$txsvc"; do
     "$PY" -c 'import json, sys; c = json.load(sys.stdin); print("client", c["client_id"], c["name"], c["grant_types"], c["token_endpoint_auth_method"])' <<<"$c"
   done
   echo "user $user"
 
   local config=$WORK/interop.json
-  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" KEYCLIENT="$keyclient" KEYS="$keys" \
+  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" KEYCLIENT="$keyclient" TXSVC="$txsvc" KEYS="$keys" \
     IDP="$IDP" IDP_OPEN="$IDP_OPEN" IDP_SUBJECT="$IDP_SUBJECT" \
     USER_JSON="$user" ISSUER="$issuer" BACKEND="$backend" \
     API="$API" API2="$API2" REDIRECT="$REDIRECT" USERNAME="$USERNAME" PASSWORD="$PASSWORD" EMAIL="$EMAIL" \
@@ -434,6 +440,7 @@ doc = {
     "user": {"username": e["USERNAME"], "password": e["PASSWORD"], "email": e["EMAIL"],
              "user_id": json.loads(e["USER_JSON"])["user_id"]},
     "clients": {"m2m": client("CC"), "password": client("PW"), "spa": client("SPA"), "web": client("WEB"),
+                "exchange": client("TXSVC"),
                 "key": dict(client("KEYCLIENT"), private_jwk=json.load(open(e["KEYS"] + "/client.private.jwk")))},
     # Issuers trusted for the jwt-bearer grant (client auth required / optional), same key pair.
     "assertion_issuers": {

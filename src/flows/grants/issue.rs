@@ -45,6 +45,18 @@ pub fn mint(
     scope: &str,
     family: Option<&str>,
 ) -> Result<Minted, TokenError> {
+    mint_acting(ctx, s, aud, scope, family, None)
+}
+
+/// As `mint`, with the RFC 8693 `act` claim of a token exchange.
+pub fn mint_acting(
+    ctx: &Ctx<'_>,
+    s: &Subject<'_>,
+    aud: &str,
+    scope: &str,
+    family: Option<&str>,
+    act: Option<&serde_json::Value>,
+) -> Result<Minted, TokenError> {
     let settings = &ctx.app.settings;
     let client_id = ctx.client.id();
     let key = ctx.app.keys.load().active.clone();
@@ -62,6 +74,7 @@ pub fn mint(
         auth_time: s.auth_time,
         idp: s.idp,
         userinfo_claims: s.requested.map_or(&[][..], |r| r.userinfo.as_slice()),
+        act,
     };
     let access_token = mint::sign(&key, Typ::AccessToken, &claims).map_err(TokenError::Internal)?;
     let id_token = match s.user {
@@ -79,6 +92,7 @@ pub fn response(ctx: &Ctx<'_>, m: Minted, scope: String, refresh_token: Option<S
         scope,
         refresh_token,
         id_token: m.id_token,
+        issued_token_type: None,
     }
 }
 

@@ -97,19 +97,7 @@ pub async fn handle(
     let ctx = Ctx { app, client, form, now, ip };
     let oidc = issuer_oidc_scopes(&issuer);
     let (aud, scope) = resolve_target_or(&app.settings, &ctx.client.entry, form, &oidc, issuer.audience.as_deref())?;
-    let sub = checked.claims["sub"].as_str().unwrap_or_default();
-    let user = map_subject(app, &issuer, sub, &checked.claims, now).await?;
-    if let Some(jti) = checked.claims["jti"].as_str() {
-        let exp =
-            (checked.claims["exp"].as_f64().unwrap_or(0.0) as i64).saturating_add(app.settings.jwt_clock_skew as i64);
-        if !app.store.use_jti(&issuer.issuer, jti, exp).await? {
-            return Err(TokenError::grant("jti has already been used (replay)"));
-        }
-    }
-    let subject_id = match &user {
-        Some(u) => subject::of_user(u).to_string(),
-        None => subject::federated(&issuer.alias, sub),
-    };
+    let Redeemed { user, sub: subject_id } = redeem(app, &checked, now).await?;
     let auth_time = checked.claims["iat"].as_i64().unwrap_or(now);
     let subject = Subject {
         sub: &subject_id,
@@ -124,6 +112,36 @@ pub async fn handle(
     issue(&ctx, subject, &aud, scope, Refresh::None).await
 }
 
+/// Whom a checked assertion is about, once its `jti` is used up.
+pub struct Redeemed {
+    pub user: Option<User>,
+    pub sub: String,
+}
+
+/// Maps the subject of a checked assertion (provisioning when the issuer says so), then consumes
+/// its `jti` (RFC 7523 §3 item 7): the last step, so a refused request does not use it up.
+pub async fn redeem(app: &AppState, checked: &Checked, now: i64) -> Result<Redeemed, TokenError> {
+    let issuer = &checked.issuer;
+    let sub = checked.claims["sub"].as_str().unwrap_or_default();
+    let user = map_subject(app, issuer, sub, &checked.claims, now).await?;
+    consume_jti(app, checked).await?;
+    let sub = match &user {
+        Some(u) => subject::of_user(u).to_string(),
+        None => subject::federated(&issuer.alias, sub),
+    };
+    Ok(Redeemed { user, sub })
+}
+
+/// Records the assertion's `jti` until it expires; a second use is a replay.
+pub async fn consume_jti(app: &AppState, checked: &Checked) -> Result<(), TokenError> {
+    let Some(jti) = checked.claims["jti"].as_str() else { return Ok(()) };
+    let exp = (checked.claims["exp"].as_f64().unwrap_or(0.0) as i64).saturating_add(app.settings.jwt_clock_skew as i64);
+    if !app.store.use_jti(&checked.issuer.issuer, jti, exp).await? {
+        return Err(TokenError::grant("jti has already been used (replay)"));
+    }
+    Ok(())
+}
+
 /// The OIDC scopes the issuer's `--scope` lists. Never `offline_access`: this grant issues no
 /// refresh token.
 fn issuer_oidc_scopes(issuer: &TrustedIssuer) -> Vec<&str> {
@@ -131,7 +149,7 @@ fn issuer_oidc_scopes(issuer: &TrustedIssuer) -> Vec<&str> {
 }
 
 /// The issuer's `--scope` without the OIDC scopes, which are not API scopes.
-fn issuer_api_scopes(issuer: &TrustedIssuer) -> Vec<&str> {
+pub fn issuer_api_scopes(issuer: &TrustedIssuer) -> Vec<&str> {
     issuer.scope.split(' ').filter(|s| !s.is_empty() && !scope::OIDC_SCOPES.contains(s)).collect()
 }
 

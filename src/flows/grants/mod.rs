@@ -6,6 +6,7 @@ pub mod issue;
 pub mod jwt_bearer;
 mod password;
 mod refresh_token;
+pub mod token_exchange;
 
 use std::net::IpAddr;
 
@@ -30,6 +31,9 @@ pub struct TokenResponse {
     pub refresh_token: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token: Option<String>,
+    /// RFC 8693 §2.2.1: the type of the token issued by a token exchange.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issued_token_type: Option<&'static str>,
 }
 
 /// Everything a grant handler needs about the request.
@@ -49,15 +53,17 @@ pub enum GrantType {
     Password,
     RefreshToken,
     JwtBearer,
+    TokenExchange,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::JwtBearer,
+        GrantType::TokenExchange,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +73,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
             GrantType::JwtBearer => jwt_bearer::GRANT_TYPE,
+            GrantType::TokenExchange => token_exchange::GRANT_TYPE,
         }
     }
 
@@ -102,6 +109,7 @@ pub async fn dispatch(
         GrantType::AuthorizationCode => authorization_code::handle(&ctx).await,
         GrantType::RefreshToken => refresh_token::handle(&ctx).await,
         GrantType::JwtBearer => jwt_bearer::handle(app, Some(ctx.client), form, ip, now).await,
+        GrantType::TokenExchange => token_exchange::handle(&ctx).await,
     }
 }
 

@@ -477,3 +477,53 @@ test('jwt-bearer grant (genericGrantRequest) with a jose-signed assertion and Pr
   assert.ok(e instanceof client.ResponseBodyError, `${e?.name}: ${e?.message}`);
   assert.equal(e.error, 'invalid_grant');
 });
+
+// ------------------------------------------------------------------------ token exchange (RFC 8693)
+
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+
+test('token exchange (genericGrantRequest): a service acts for the user, with act and narrower scope', async () => {
+  const pw = cfg.clients.password;
+  const user = await client.genericGrantRequest(await discover('password', client.ClientSecretBasic(pw.client_secret)), 'password', {
+    username: cfg.user.username,
+    password: cfg.user.password,
+    scope: 'read:x',
+  });
+  const svc = cfg.clients.exchange;
+  const config = await discover('exchange', client.ClientSecretBasic(svc.client_secret));
+  assert.ok(config.serverMetadata().grant_types_supported.includes(TOKEN_EXCHANGE), 'discovery lists the grant');
+  const own = await client.clientCredentialsGrant(config, { scope: 'read:x' });
+
+  const tokens = await client.genericGrantRequest(config, TOKEN_EXCHANGE, {
+    subject_token: user.access_token,
+    subject_token_type: ACCESS_TOKEN_TYPE,
+    actor_token: own.access_token,
+    actor_token_type: ACCESS_TOKEN_TYPE,
+    audience: cfg.api,
+    scope: 'read:x',
+  });
+  assert.equal(tokens.issued_token_type, ACCESS_TOKEN_TYPE);
+  assert.equal(tokens.token_type.toLowerCase(), 'bearer');
+  assert.equal(tokens.refresh_token, undefined);
+  const claims = await verifyAccessToken(tokens.access_token, {
+    audience: cfg.api,
+    clientId: svc.client_id,
+    sub: cfg.user.user_id,
+    scope: 'read:x',
+  });
+  assert.equal(claims.gty, 'token-exchange');
+  assert.deepEqual(claims.act, { sub: `${svc.client_id}@clients` });
+
+  // The policy allows delegation only, and never more than read:x.
+  for (const [params, code] of [
+    [{ scope: 'read:x' }, 'unauthorized_client'],
+    [{ actor_token: own.access_token, actor_token_type: ACCESS_TOKEN_TYPE, scope: 'write:x' }, 'invalid_scope'],
+  ]) {
+    const e = await client
+      .genericGrantRequest(config, TOKEN_EXCHANGE, { subject_token: user.access_token, subject_token_type: ACCESS_TOKEN_TYPE, ...params })
+      .then(() => assert.fail(`accepted ${JSON.stringify(params)}`), (err) => err);
+    assert.ok(e instanceof client.ResponseBodyError, `${e?.name}: ${e?.message}`);
+    assert.equal(e.error, code);
+  }
+});
