@@ -164,6 +164,16 @@ pub struct Settings {
     pub backchannel_logout_attempts: u64,
     /// Deliver back-channel logout tokens to http and loopback addresses (local testing only).
     pub allow_http_loopback_backchannel: bool,
+    /// Seconds a device code and its user code live (RFC 8628 §3.2 `expires_in`).
+    pub device_code_ttl: u64,
+    /// Seconds a device client waits between polls at first (RFC 8628 §3.2 `interval`).
+    pub device_poll_interval: u64,
+    /// Wrong user codes one address may enter on the verification page per window (§5.1).
+    pub user_code_failures_per_ip: u32,
+    /// Wrong user codes one browser session may enter per window (§5.1).
+    pub user_code_failures_per_session: u32,
+    /// Seconds of the user-code failure window.
+    pub user_code_failure_window: u64,
 }
 
 /// A setting that must never be printed.
@@ -227,6 +237,11 @@ impl Default for Settings {
             backchannel_logout_timeout: 5,
             backchannel_logout_attempts: 5,
             allow_http_loopback_backchannel: false,
+            device_code_ttl: 600,
+            device_poll_interval: 5,
+            user_code_failures_per_ip: 20,
+            user_code_failures_per_session: 5,
+            user_code_failure_window: 300,
         }
     }
 }
@@ -387,11 +402,21 @@ impl Settings {
             ("argon2_parallelism", u64::from(self.argon2_parallelism), 1, 64, "lanes"),
             ("backchannel_logout_timeout", self.backchannel_logout_timeout, 1, 60, "seconds"),
             ("backchannel_logout_attempts", self.backchannel_logout_attempts, 1, 20, "attempts"),
+            ("device_code_ttl", self.device_code_ttl, 60, 3600, "seconds"),
+            ("device_poll_interval", self.device_poll_interval, 1, 60, "seconds"),
+            ("user_code_failures_per_ip", u64::from(self.user_code_failures_per_ip), 1, 100_000, "failures"),
+            ("user_code_failures_per_session", u64::from(self.user_code_failures_per_session), 1, 1000, "failures"),
+            ("user_code_failure_window", self.user_code_failure_window, 1, DAY, "seconds"),
         ]
     }
 
     pub fn token_endpoint(&self) -> String {
         format!("{}/token", self.issuer)
+    }
+
+    /// RFC 8628 §3.2 `verification_uri`: the page where the user enters a user code.
+    pub fn device_verification_uri(&self) -> String {
+        format!("{}/device", self.issuer)
     }
 
     /// The userinfo endpoint: also the audience of identity-only access tokens.

@@ -43,6 +43,7 @@ pub fn token_outcome(grant: &str, outcome: &str) {
     let grant = match grant {
         "client_credentials" | "password" | "refresh_token" | "authorization_code" => grant.to_string(),
         "urn:ietf:params:oauth:grant-type:jwt-bearer" => "jwt_bearer".into(),
+        "urn:ietf:params:oauth:grant-type:device_code" => "device_code".into(),
         _ => "other".into(),
     };
     metrics::counter!("oauthd_token_requests_total", "grant" => grant, "outcome" => outcome.to_string()).increment(1);

@@ -10,12 +10,13 @@ use serde_json::{json, Value};
 
 use crate::store::{Api, Store};
 
-pub const GRANT_TYPES: [&str; 5] = [
+pub const GRANT_TYPES: [&str; 6] = [
     "client_credentials",
     "password",
     "refresh_token",
     "authorization_code",
     "urn:ietf:params:oauth:grant-type:jwt-bearer",
+    crate::oauth::device::GRANT_TYPE,
 ];
 
 pub async fn create_api(

@@ -32,6 +32,7 @@ pub async fn metadata(app: &AppState) -> Value {
         "userinfo_endpoint": format!("{iss}/userinfo"),
         "authorization_endpoint": format!("{iss}/authorize"),
         "end_session_endpoint": format!("{iss}/logout"),
+        "device_authorization_endpoint": format!("{iss}/device_authorization"),
         "grant_types_supported": GrantType::ALL.map(GrantType::as_str),
         "response_types_supported": ["code"],
         "response_modes_supported": ["query", "form_post"],

@@ -40,7 +40,7 @@ pub async fn json_errors(resp: Response) -> Response {
 pub fn status_error(status: StatusCode) -> Response {
     let (code, desc) = match status {
         StatusCode::NOT_FOUND => ("not_found", "no such endpoint"),
-        StatusCode::TOO_MANY_REQUESTS => ("slow_down", "too many requests; retry later"),
+        StatusCode::TOO_MANY_REQUESTS => ("temporarily_unavailable", "too many requests; retry later"),
         StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT => {
             ("temporarily_unavailable", "the service is unavailable; retry later")
         }

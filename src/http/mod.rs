@@ -1,6 +1,7 @@
 //! HTTP: routes, middleware, and thin handlers that parse, call and respond.
 
 mod authorize;
+mod device;
 mod discovery;
 pub mod error;
 pub mod extract;
@@ -63,6 +64,7 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
     let back = Router::new()
         .route("/token", post(token::token).fallback(only_post))
         .route("/revoke", post(revoke::revoke).fallback(only_post))
+        .route("/device_authorization", post(device::device_authorization).fallback(only_post))
         .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         .layer(deadline.clone())
         .layer(json_errors.clone())
@@ -91,6 +93,9 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
         .route("/login", post(authorize::login_post))
         .route("/consent", post(authorize::consent_post))
         .route("/logout", get(authorize::logout_get).post(authorize::logout_post))
+        .route("/device", get(authorize::device_get).post(authorize::device_post))
+        .route("/device/login", post(authorize::device_login_post))
+        .route("/device/decide", post(authorize::device_decide_post))
         .layer(timeout)
         // For what axum and the timeout write themselves, such as a 405 or 408; pages set their own.
         .layer(

@@ -25,6 +25,7 @@ pub async fn token(State(app): State<App>, req: Request) -> Response {
             super::no_store(StatusCode::OK, &resp)
         }
         Err(e) => {
+            let e = crate::flows::device::poll::throttled(&grant, e);
             crate::metrics::token_outcome(&grant, e.code());
             e.into_response()
         }

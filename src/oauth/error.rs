@@ -1,4 +1,5 @@
-//! Token endpoint errors, RFC 6749 §5.2 (plus RFC 8707 §2 `invalid_target`).
+//! Token endpoint errors, RFC 6749 §5.2 (plus RFC 8707 §2 `invalid_target` and the device grant's
+//! polling errors, RFC 8628 §3.5).
 
 use std::borrow::Cow;
 
@@ -32,6 +33,18 @@ pub enum TokenError {
     /// RFC 8707: the requested resource (audience) is unknown or not allowed for this client.
     #[error("invalid_target: {0}")]
     InvalidTarget(Desc),
+    /// RFC 8628 §3.5: the user has not yet approved or denied the device code.
+    #[error("authorization_pending")]
+    AuthorizationPending,
+    /// RFC 8628 §3.5: still pending, and the client polls too fast; it must add 5 s to its interval.
+    #[error("slow_down")]
+    SlowDown,
+    /// RFC 8628 §3.5: the user denied the device authorization.
+    #[error("access_denied")]
+    AccessDenied,
+    /// RFC 8628 §3.5: the device code expired; the client may start over.
+    #[error("expired_token")]
+    ExpiredToken,
     /// The endpoint was called with a method other than POST: 405 with `Allow: POST`.
     #[error("method not allowed")]
     MethodNotAllowed,
@@ -41,8 +54,10 @@ pub enum TokenError {
     /// The request body is larger than the endpoint accepts.
     #[error("payload too large")]
     PayloadTooLarge,
-    /// Too many attempts from this address; `Retry-After` says when to try again.
-    #[error("slow_down")]
+    /// Too many attempts from this address or client: 429 `temporarily_unavailable` with
+    /// `Retry-After`. RFC 6749 has no code for it, and `slow_down` means "poll less often" to a
+    /// device client (RFC 8628 §3.5), so the device grant answers a throttled poll that way.
+    #[error("too many requests")]
     TooManyRequests { retry_after: u64 },
     /// Storage is unreachable: 503, the client should retry.
     #[error("temporarily_unavailable")]
@@ -91,6 +106,16 @@ impl TokenError {
             UnsupportedGrantType(d) => (StatusCode::BAD_REQUEST, "unsupported_grant_type", Some(d)),
             InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", Some(d)),
             InvalidTarget(d) => (StatusCode::BAD_REQUEST, "invalid_target", Some(d)),
+            AuthorizationPending => {
+                (StatusCode::BAD_REQUEST, "authorization_pending", Some("the user has not yet approved the device"))
+            }
+            SlowDown => (StatusCode::BAD_REQUEST, "slow_down", Some("polling too fast; add 5 seconds to the interval")),
+            AccessDenied => (StatusCode::BAD_REQUEST, "access_denied", Some("the user denied the device")),
+            ExpiredToken => (
+                StatusCode::BAD_REQUEST,
+                "expired_token",
+                Some("the device code has expired; start a new device authorization"),
+            ),
             MethodNotAllowed => {
                 (StatusCode::METHOD_NOT_ALLOWED, "invalid_request", Some("this endpoint accepts only POST"))
             }
@@ -99,7 +124,7 @@ impl TokenError {
             }
             PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "invalid_request", Some("request body too large")),
             TooManyRequests { .. } => {
-                (StatusCode::TOO_MANY_REQUESTS, "slow_down", Some("too many attempts; retry later"))
+                (StatusCode::TOO_MANY_REQUESTS, "temporarily_unavailable", Some("too many attempts; retry later"))
             }
             TemporarilyUnavailable => (
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -1,8 +1,9 @@
 //! Pure OAuth rules, no I/O: form parameters (RFC 6749 §3.1–3.2), scopes (§3.3), PKCE (RFC 7636),
-//! redirect URIs, secrets, refresh-token format and standing (§6), subjects, OIDC claims, and the
-//! token-endpoint error codes (§5.2).
+//! redirect URIs, secrets, device and user codes (RFC 8628), refresh-token format and standing
+//! (§6), subjects, OIDC claims, and the token-endpoint error codes (§5.2).
 
 pub mod claims;
+pub mod device;
 pub mod error;
 pub mod form;
 pub mod params;

@@ -1,4 +1,5 @@
-//! The subject rule, the one place `sub` is decided: user flows use the user ID
+//! The subject rule, the one place `sub` is decided: user flows (authorization code, password,
+//! device code: the user who approved the device) use the user ID
 //! (`<connection>|<id>`, Auth0-style), client_credentials uses `<client_id>@clients`, and
 //! jwt-bearer passthrough uses `<alias>|<sub>`. Client IDs may not contain `|` or `@`, and no user
 //! subject may end in `@clients`, so the kinds never collide.

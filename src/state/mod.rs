@@ -35,6 +35,9 @@ pub struct AppState {
     pub clients: ClientCache,
     pub passwords: Passwords,
     pub ip_failures: Throttle,
+    /// Wrong user codes on the device verification page, per address and per browser session.
+    pub user_code_ip_failures: Throttle,
+    pub user_code_session_failures: Throttle<String>,
     pub login_gate: LoginGate,
     pub origins: OriginCache,
     pub issuers: ReadThrough<TrustedIssuer>,
@@ -94,6 +97,11 @@ impl AppState {
             origins: ReadThrough::new(1, cache_ttl),
             jwks: JwksCache::new(settings.allow_http_loopback_jwks, Duration::from_secs(settings.jwks_cache_ttl))?,
             ip_failures: Throttle::new(settings.ip_failure_limit, settings.ip_failure_window),
+            user_code_ip_failures: Throttle::new(settings.user_code_failures_per_ip, settings.user_code_failure_window),
+            user_code_session_failures: Throttle::new(
+                settings.user_code_failures_per_session,
+                settings.user_code_failure_window,
+            ),
             // One account may use every hashing thread, but never more turns than its lockout
             // allows failures: a burst then gets at most that many minus one checked past it.
             login_gate: LoginGate::new(

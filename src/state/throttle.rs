@@ -1,36 +1,38 @@
-//! A per-IP failure throttle: after `limit` failures in a fixed window, answer 429 until it ends.
+//! A failure throttle per key (an IP, a browser session): after `limit` failures in a fixed
+//! window, answer 429 until it ends.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-pub struct Throttle {
+pub struct Throttle<K = IpAddr> {
     limit: u32,
     window: Duration,
-    map: Mutex<HashMap<IpAddr, (Instant, u32)>>,
+    map: Mutex<HashMap<K, (Instant, u32)>>,
 }
 
-impl Throttle {
+impl<K: Hash + Eq> Throttle<K> {
     pub fn new(limit: u32, window_secs: u64) -> Self {
         Throttle { limit, window: Duration::from_secs(window_secs), map: Mutex::default() }
     }
 
-    /// `Some(seconds)` to wait when `ip` is over its budget.
-    pub fn blocked(&self, ip: IpAddr) -> Option<u64> {
+    /// `Some(seconds)` to wait when `key` is over its budget.
+    pub fn blocked(&self, key: K) -> Option<u64> {
         let map = self.map.lock().ok()?;
-        let (start, count) = map.get(&ip)?;
+        let (start, count) = map.get(&key)?;
         let left = self.window.checked_sub(start.elapsed())?;
         (*count >= self.limit).then(|| left.as_secs().max(1))
     }
 
-    pub fn record_failure(&self, ip: IpAddr) {
+    pub fn record_failure(&self, key: K) {
         let Ok(mut map) = self.map.lock() else { return };
         if map.len() > 100_000 {
             let w = self.window;
             map.retain(|_, (s, _)| s.elapsed() < w);
         }
-        let e = map.entry(ip).or_insert((Instant::now(), 0));
+        let e = map.entry(key).or_insert((Instant::now(), 0));
         if e.0.elapsed() >= self.window {
             *e = (Instant::now(), 0);
         }

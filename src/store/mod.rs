@@ -7,6 +7,8 @@ pub mod tx;
 #[macro_use]
 mod oidc_sql;
 #[macro_use]
+mod device_sql;
+#[macro_use]
 mod refresh_sql;
 #[macro_use]
 mod sql;
@@ -217,6 +219,21 @@ pub trait Store: Send + Sync {
     async fn claim_logout_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<LogoutDelivery>>;
     async fn finish_logout_delivery(&self, id: &str) -> Result<()>;
     async fn retry_logout_delivery(&self, id: &str, attempts: i64, next_attempt_at: i64) -> Result<()>;
+
+    /// Stores a new device authorization; `Conflict` when its user code is taken.
+    async fn insert_device_code(&self, d: &DeviceCode) -> Result<()>;
+    /// The device authorization whose user code has digest `user_code_hash`.
+    async fn find_device_code(&self, user_code_hash: &str) -> Result<Option<DeviceCode>>;
+    /// Records the user's approval or denial of a pending, unexpired device code, in one
+    /// statement. False when it was decided, expired or gone by then.
+    async fn decide_device_code(&self, d: &DeviceDecision<'_>) -> Result<bool>;
+    /// A poll by `client_id` (RFC 8628 §3.4), in one statement: records its time and, when it
+    /// came sooner than the interval after the last one, sets `slowed` and (while pending) adds
+    /// 5 s to the interval. `None` when there is no such code of that client.
+    async fn poll_device_code(&self, hash: &str, client_id: &str, now_ms: i64) -> Result<Option<DeviceCode>>;
+    /// Consumes an approved, unexpired device code of `client_id`, in one statement; `None` when
+    /// it was not approved, or another poll consumed it first.
+    async fn redeem_device_code(&self, hash: &str, client_id: &str, now: i64) -> Result<Option<DeviceCode>>;
 }
 
 /// Connects to the backend named by the URL scheme. `timeout` bounds getting a connection

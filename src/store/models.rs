@@ -207,6 +207,43 @@ pub struct Redemption<'a> {
     pub refresh: Option<&'a RefreshFamily>,
 }
 
+/// A device authorization (RFC 8628 §3.2) and the user's decision on it.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct DeviceCode {
+    /// SHA-256 of the device code.
+    pub hash: String,
+    /// SHA-256 of the normalised user code.
+    pub user_code_hash: String,
+    pub client_id: String,
+    pub scope: String,
+    pub audience: String,
+    pub created_at: i64,
+    pub expires_at: i64,
+    /// Seconds the client must wait between polls; grows by 5 at every `slow_down`.
+    pub poll_interval: i64,
+    /// When the client last polled, in milliseconds.
+    pub polled_at_ms: Option<i64>,
+    /// Whether the last poll came sooner than `poll_interval` after the one before.
+    pub slowed: bool,
+    #[sqlx(try_from = "String")]
+    pub status: DeviceStatus,
+    /// Who approved or denied it, when they logged in, and in which SSO session.
+    pub user_id: Option<String>,
+    pub auth_time: Option<i64>,
+    pub sid: Option<String>,
+}
+
+/// The user's decision on a device code, recorded by the verification page.
+#[derive(Debug)]
+pub struct DeviceDecision<'a> {
+    pub user_code_hash: &'a str,
+    pub approved: bool,
+    pub user_id: &'a str,
+    pub auth_time: i64,
+    pub sid: Option<&'a str>,
+    pub now: i64,
+}
+
 /// An identity provider whose JWTs the jwt-bearer grant accepts (RFC 7523 §3).
 #[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
 pub struct TrustedIssuer {
@@ -313,5 +350,19 @@ text_enum!(
     IssuerClientAuth {
         Required = "required",
         Optional = "optional",
+    }
+);
+
+text_enum!(
+    /// Where a device code stands (RFC 8628 §3.5).
+    DeviceStatus {
+        /// Waiting for the user: `authorization_pending`.
+        Pending = "pending",
+        /// The user approved; the next poll gets the tokens.
+        Approved = "approved",
+        /// The user denied: `access_denied`.
+        Denied = "denied",
+        /// Tokens were issued: any later poll is `invalid_grant`.
+        Used = "used",
     }
 );

@@ -1,7 +1,7 @@
 //! The SQL of OpenID Connect state shared by both backends: user claims (OIDC Core §5.1),
 //! session clients and the back-channel logout queue (OIDC Back-Channel Logout 1.0 §2.5).
 //! `oidc_sql_fns!` expands beside `impl_sql_store!`'s helpers; `with_oidc_methods!` hands its
-//! methods to `impl_sql_store!` as tokens, so that `#[async_trait]` sees them in the impl.
+//! methods (and those of the stores after it, `device_sql.rs`) to `impl_sql_store!` as tokens, so that `#[async_trait]` sees them in the impl.
 
 macro_rules! oidc_sql_fns {
     ($db:ty) => {
@@ -39,8 +39,9 @@ macro_rules! oidc_sql_fns {
 }
 
 macro_rules! with_oidc_methods {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty; $($more:tt)*) => {
         impl_sql_store!($store, $db;
+        $($more)*
         async fn set_user_claims(
             &self, id: &str, email: Option<&str>, email_verified: bool, claims: &str, now: i64,
         ) -> Result<bool> {

@@ -73,6 +73,8 @@ macro_rules! refresh_sql {
                 "delete from revoked_jtis where jti in (select jti from revoked_jtis where expires_at < $1 limit $2)",
                 // Kept an hour past expiry, so that a replayed code still revokes what it issued.
                 "delete from auth_codes where hash in (select hash from auth_codes where expires_at < $1 - 3600 limit $2)",
+                // Kept an hour past expiry, so that a late poll still hears expired_token.
+                "delete from device_codes where hash in (select hash from device_codes where expires_at < $1 - 3600 limit $2)",
                 "delete from sessions where hash in (select hash from sessions where expires_at < $1 limit $2)",
                 // Which clients a session logged in, for back-channel logout: gone with the session.
                 "delete from session_clients where (sid, client_id) in (select sid, client_id from session_clients

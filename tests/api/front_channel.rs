@@ -71,7 +71,7 @@ async fn oversized_front_channel_bodies_are_413(b: Backend) {
     let t = TestApp::spawn(b).await;
     let id = spa(&t, true, &[]).await;
     let body = format!("{}&filler={}", serde_urlencoded(&params(&id, &[])), "x".repeat(70 * 1024));
-    for path in ["/authorize", "/login", "/consent", "/logout"] {
+    for path in ["/authorize", "/login", "/consent", "/logout", "/device", "/device/login", "/device/decide"] {
         let r = t
             .http
             .post(t.url(path))

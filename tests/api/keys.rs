@@ -161,9 +161,11 @@ async fn discovery_lists_what_is_implemented(b: Backend) {
                 "client_credentials",
                 "password",
                 "refresh_token",
-                "urn:ietf:params:oauth:grant-type:jwt-bearer"
+                "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                "urn:ietf:params:oauth:grant-type:device_code"
             ]
         );
+        assert_eq!(d["device_authorization_endpoint"], format!("{}/device_authorization", t.base));
         assert!(d["token_endpoint_auth_methods_supported"].as_array().unwrap().contains(&"client_secret_basic".into()));
         assert!(d["scopes_supported"].as_array().unwrap().contains(&"openid".into()));
     }

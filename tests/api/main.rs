@@ -14,6 +14,7 @@ mod claims;
 pub mod cli;
 mod client_credentials;
 mod consent;
+mod device;
 mod errors;
 mod faults;
 mod form_post;

@@ -88,6 +88,11 @@ delegate! {
     claim_logout_deliveries(now: i64, lease_until: i64, limit: i64) -> Vec<LogoutDelivery>;
     finish_logout_delivery(id: &str) -> ();
     retry_logout_delivery(id: &str, attempts: i64, next_attempt_at: i64) -> ();
+    insert_device_code(d: &DeviceCode) -> ();
+    find_device_code(user_code_hash: &str) -> Option<DeviceCode>;
+    decide_device_code(d: &DeviceDecision<'_>) -> bool;
+    poll_device_code(hash: &str, client_id: &str, now_ms: i64) -> Option<DeviceCode>;
+    redeem_device_code(hash: &str, client_id: &str, now: i64) -> Option<DeviceCode>;
     purge_expired(now: i64) -> u64;
     ping() -> ();
     insert_client(c: &Client) -> ();

@@ -122,6 +122,8 @@ function oauthdEnv() {
     OAUTHD_BIND: new URL(env.issuer).host,
     RUST_LOG: 'warn',
     OAUTHD_ARGON2_MEMORY_KIB: '1024',
+    // The device flow test polls every second rather than every five.
+    OAUTHD_DEVICE_POLL_INTERVAL: '1',
   };
 }
 
@@ -484,6 +486,70 @@ describe(`oauthd in Chromium, authorization code + PKCE (${BACKEND})`, () => {
       const spaHits = env.spa.requests.slice(before).filter((r) => r.includes('/callback'));
       assert.deepEqual(spaHits, [], 'the SPA server saw no /callback request');
     } finally {
+      await p.context.close();
+    }
+  });
+
+  test('device flow: the test polls /token while Chromium enters the code on /device and approves', { timeout: TEST_TIMEOUT }, async () => {
+    const GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+    const cliClient = JSON.parse(
+      cli(['client', 'create', '--name', 'E2E CLI', '--public', '--grant', GRANT, '--api', API, '--scope', 'read:x', '--json']),
+    ).client_id;
+    const started = await fetch(`${env.issuer}/device_authorization`, {
+      method: 'POST',
+      body: new URLSearchParams({ client_id: cliClient, audience: API, scope: 'openid read:x' }),
+    });
+    assert.equal(started.status, 200, await started.clone().text());
+    const da = await started.json();
+    assert.match(da.user_code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+    assert.equal(da.verification_uri, `${env.issuer}/device`);
+
+    // The device polls at the interval it was given, until it gets tokens or a final error.
+    const answers = [];
+    let stop = false;
+    const polling = (async () => {
+      let interval = da.interval;
+      while (!stop) {
+        await sleep(interval * 1000);
+        const r = await fetch(`${env.issuer}/token`, {
+          method: 'POST',
+          body: new URLSearchParams({ grant_type: GRANT, device_code: da.device_code, client_id: cliClient }),
+        });
+        const body = await r.json();
+        answers.push(r.status === 200 ? 'tokens' : body.error);
+        if (r.status === 200) return body;
+        if (body.error === 'slow_down') interval += 5;
+        else if (body.error !== 'authorization_pending') throw new Error(`polling ended with ${JSON.stringify(body)}`);
+      }
+      return null;
+    })();
+
+    const p = await openPage();
+    try {
+      await p.step('open the verification page and enter the code', async () => {
+        await p.page.goto(da.verification_uri);
+        await p.page.fill('input[name=user_code]', da.user_code.toLowerCase().replace('-', ' '));
+        await p.page.click('button[type=submit]');
+      });
+      await waitForLoginForm(p);
+      assert.ok((await p.page.content()).includes('E2E CLI'), await p.explain('the login form names the device client'));
+      await submitLogin(p, USERNAME, PASSWORD);
+      await p.step('approve on the confirmation page', async () => {
+        await p.page.waitForSelector('button[value=allow]', { state: 'visible' });
+        assert.ok(answers.every((a) => a === 'authorization_pending'), `before approval: ${answers}`);
+        await p.page.click('button[value=allow]');
+        await p.page.waitForSelector('text=is now connected');
+      });
+      const tokens = await Promise.race([polling, sleep(20_000).then(() => null)]);
+      assert.ok(tokens, await p.explain(`the device got no tokens; it heard ${answers}`));
+      assert.ok(answers.includes('authorization_pending'), `the device polled before approval: ${answers}`);
+      const claims = JSON.parse(Buffer.from(tokens.access_token.split('.')[1], 'base64url').toString());
+      assert.equal(claims.gty, 'device-code');
+      assert.equal(claims.client_id, cliClient);
+      if (env.userId) assert.equal(claims.sub, env.userId);
+      assert.ok(tokens.id_token, 'openid gives an ID token');
+    } finally {
+      stop = true;
       await p.context.close();
     }
   });

@@ -101,6 +101,7 @@ API=https://api.interop.test
 API2=https://api2.interop.test
 REDIRECT=http://127.0.0.1:8976/callback
 JWT_BEARER=urn:ietf:params:oauth:grant-type:jwt-bearer
+DEVICE_CODE=urn:ietf:params:oauth:grant-type:device_code
 # External issuers of jwt-bearer assertions: one that needs client authentication, one that does not.
 IDP=https://idp.interop.test
 IDP_OPEN=https://idp-open.interop.test
@@ -264,6 +265,8 @@ run_relying_parties() {
   # A third-party client: its users see the consent page.
   rs=$(cli client create --name "openidconnect RP" --grant authorization_code --redirect-uri "http://127.0.0.1:$rs_cb/callback" --json)
   rspw=$(cli client create --name "openidconnect password RP" --grant password --json)
+  local rsdev
+  rsdev=$(cli client create --name "oauth2 device CLI" --public --grant "$DEVICE_CODE" --json)
   local ex
   ex=$(cli client create --name "express-openid-connect RP" --grant authorization_code --first-party \
     --redirect-uri "http://127.0.0.1:$ex_port/callback" --backchannel-logout-uri "http://127.0.0.1:$ex_port/backchannel-logout" --json)
@@ -277,13 +280,13 @@ run_relying_parties() {
   ruser=$(printf '%s' "$PASSWORD" | cli user create --username rp-rita --email rita@example.test --password-stdin \
     --name "Rita Party" --locale fr-FR --claims "$claims" --json)
   local rpconfig=$WORK/rp.json
-  GO="$go" PY="$py" RS="$rs" RSPW="$rspw" EX="$ex" EX_PORT="$ex_port" PP="$pp" PP_PORT="$pp_port" RUSER="$ruser" ISSUER="$issuer" PASSWORD="$PASSWORD" CLAIMS="$claims" \
+  GO="$go" PY="$py" RS="$rs" RSPW="$rspw" RSDEV="$rsdev" EX="$ex" EX_PORT="$ex_port" PP="$pp" PP_PORT="$pp_port" RUSER="$ruser" ISSUER="$issuer" PASSWORD="$PASSWORD" CLAIMS="$claims" \
     GO_CB="$go_cb" PY_CB="$py_cb" RS_CB="$rs_cb" GO_BC="$go_bc" PY_BC="$py_bc" "$PY" - "$rpconfig" <<'EOF2'
 import json, os, sys
 e = os.environ
 def client(var, cb=None, **extra):
     c = json.loads(e[var])
-    out = {"client_id": c["client_id"], "client_secret": c["client_secret"]}
+    out = {"client_id": c["client_id"], "client_secret": c.get("client_secret")}
     if cb:
         out["redirect_uri"] = f"http://127.0.0.1:{e[cb]}/callback"
     out.update(extra)
@@ -295,6 +298,7 @@ doc = {
     "clients": {"go": client("GO", "GO_CB", backchannel=f"127.0.0.1:{e['GO_BC']}"),
                 "pyoidc": client("PY", "PY_CB", backchannel_port=int(e["PY_BC"])),
                 "openidconnect": client("RS", "RS_CB"), "openidconnect_password": client("RSPW"),
+                "oauth2_device": client("RSDEV"),
                 "express": client("EX", port=int(e["EX_PORT"])),
                 "passport": client("PP", port=int(e["PP_PORT"]))},
     "user": {"username": "rp-rita", "password": e["PASSWORD"], "email": "rita@example.test",
@@ -311,7 +315,7 @@ EOF2
   section "[$backend] pyoidc"
   OAUTHD_RP_CONFIG="$rpconfig" PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest "$HERE/rp" -v -rfE -p no:cacheprovider \
     --junitxml="$WORK/pyoidc.xml" -o junit_family=xunit2 || py_rc=$?
-  section "[$backend] openidconnect (Rust)"
+  section "[$backend] openidconnect and oauth2 (Rust)"
   OAUTHD_RP_CONFIG="$rpconfig" "$RUST_RP" | tee "$WORK/rust-rp.out" || rs_rc=$?
   section "[$backend] express-openid-connect (form_post), passport-openidconnect"
   (cd "$HERE/node" && OAUTHD_RP_CONFIG="$rpconfig" node --test \
@@ -361,6 +365,8 @@ run_backend() {
   export OAUTHD_DEFAULT_AUDIENCE="$API"
   export OAUTHD_SIGNING_ALG=RS256
   export OAUTHD_KEY_REFRESH_INTERVAL=1
+  # Device clients poll every second rather than every five (the libraries honour `interval`).
+  export OAUTHD_DEVICE_POLL_INTERVAL=1
   export RUST_LOG=warn
   cli() { (cd "$WORK" && "$BIN" "$@"); }
 
@@ -379,6 +385,9 @@ run_backend() {
     --allowed-origin "http://127.0.0.1:8976" --api "$API" --scope "read:x" --json)
   web=$(cli client create --name "Interop Third-Party Web" \
     --grant authorization_code --grant refresh_token --redirect-uri "$REDIRECT" \
+    --api "$API" --scope "read:x" --json)
+  local device
+  device=$(cli client create --name "Interop Device CLI" --public --grant "$DEVICE_CODE" --grant refresh_token \
     --api "$API" --scope "read:x" --json)
   local user
   user=$(printf '%s' "$PASSWORD" | cli user create --username "$USERNAME" --email "$EMAIL" --password-stdin --json)
@@ -409,13 +418,13 @@ EOF2
   cli user link "$USERNAME" --issuer "$IDP" --subject "$IDP_SUBJECT"
   cli user link "$USERNAME" --issuer "$IDP_OPEN" --subject "$IDP_SUBJECT"
 
-  for c in "$cc" "$pw" "$spa" "$web" "$keyclient"; do
+  for c in "$cc" "$pw" "$spa" "$web" "$keyclient" "$device"; do
     "$PY" -c 'import json, sys; c = json.load(sys.stdin); print("client", c["client_id"], c["name"], c["grant_types"], c["token_endpoint_auth_method"])' <<<"$c"
   done
   echo "user $user"
 
   local config=$WORK/interop.json
-  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" KEYCLIENT="$keyclient" KEYS="$keys" \
+  CC="$cc" PW="$pw" SPA="$spa" WEB="$web" KEYCLIENT="$keyclient" DEVICE="$device" KEYS="$keys" \
     IDP="$IDP" IDP_OPEN="$IDP_OPEN" IDP_SUBJECT="$IDP_SUBJECT" \
     USER_JSON="$user" ISSUER="$issuer" BACKEND="$backend" \
     API="$API" API2="$API2" REDIRECT="$REDIRECT" USERNAME="$USERNAME" PASSWORD="$PASSWORD" EMAIL="$EMAIL" \
@@ -434,6 +443,7 @@ doc = {
     "user": {"username": e["USERNAME"], "password": e["PASSWORD"], "email": e["EMAIL"],
              "user_id": json.loads(e["USER_JSON"])["user_id"]},
     "clients": {"m2m": client("CC"), "password": client("PW"), "spa": client("SPA"), "web": client("WEB"),
+                "device": client("DEVICE"),
                 "key": dict(client("KEYCLIENT"), private_jwk=json.load(open(e["KEYS"] + "/client.private.jwk")))},
     # Issuers trusted for the jwt-bearer grant (client auth required / optional), same key pair.
     "assertion_issuers": {
@@ -467,7 +477,7 @@ EOF2
   rm -rf "$WORK"
   WORK=""
   unset OAUTHD_DATABASE_URL OAUTHD_BIND OAUTHD_ARGON2_MEMORY_KIB OAUTHD_DEFAULT_AUDIENCE OAUTHD_SIGNING_ALG \
-    OAUTHD_KEY_REFRESH_INTERVAL OAUTHD_INTEROP_CONFIG
+    OAUTHD_KEY_REFRESH_INTERVAL OAUTHD_DEVICE_POLL_INTERVAL OAUTHD_INTEROP_CONFIG
 
 }
 

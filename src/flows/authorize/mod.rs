@@ -48,10 +48,11 @@ enum Stage {
     Consented,
 }
 
-struct Active {
-    user: User,
-    auth_time: i64,
-    sid: Option<String>,
+/// A live SSO session's user (the device verification page signs in the same way).
+pub struct Active {
+    pub user: User,
+    pub auth_time: i64,
+    pub sid: Option<String>,
 }
 
 /// `/authorize`: check the request, then log in, ask for consent, or issue a code.
@@ -101,7 +102,7 @@ pub async fn login(app: &AppState, p: &Params, old_session: Option<&str>, ip: Ip
 /// A new session value at every login (no session fixation). A login as the same user keeps the
 /// session's `sid`, so its clients stay signed in; any other user's session ends, and its clients
 /// are told by back-channel logout.
-async fn new_session(app: &AppState, user: &User, old: Option<&str>, t: i64) -> Result<String, StoreError> {
+pub async fn new_session(app: &AppState, user: &User, old: Option<&str>, t: i64) -> Result<String, StoreError> {
     let old = match old {
         Some(token) => app.store.get_session(&secret::digest(token)).await?,
         None => None,
@@ -257,7 +258,7 @@ fn error_for(req: &AuthzRequest, error: &'static str, description: &str) -> Auth
 }
 
 /// The user of a live SSO session, with when they logged in.
-async fn session(app: &AppState, token: Option<&str>) -> Result<Option<Active>, StoreError> {
+pub async fn session(app: &AppState, token: Option<&str>) -> Result<Option<Active>, StoreError> {
     let Some(token) = token else { return Ok(None) };
     let Some(s) = app.store.get_session(&secret::digest(token)).await? else { return Ok(None) };
     if s.expires_at <= now() {

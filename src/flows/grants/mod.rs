@@ -49,15 +49,17 @@ pub enum GrantType {
     Password,
     RefreshToken,
     JwtBearer,
+    DeviceCode,
 }
 
 impl GrantType {
-    pub const ALL: [GrantType; 5] = [
+    pub const ALL: [GrantType; 6] = [
         GrantType::AuthorizationCode,
         GrantType::ClientCredentials,
         GrantType::Password,
         GrantType::RefreshToken,
         GrantType::JwtBearer,
+        GrantType::DeviceCode,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -67,6 +69,7 @@ impl GrantType {
             GrantType::Password => "password",
             GrantType::RefreshToken => "refresh_token",
             GrantType::JwtBearer => jwt_bearer::GRANT_TYPE,
+            GrantType::DeviceCode => crate::oauth::device::GRANT_TYPE,
         }
     }
 
@@ -102,6 +105,7 @@ pub async fn dispatch(
         GrantType::AuthorizationCode => authorization_code::handle(&ctx).await,
         GrantType::RefreshToken => refresh_token::handle(&ctx).await,
         GrantType::JwtBearer => jwt_bearer::handle(app, Some(ctx.client), form, ip, now).await,
+        GrantType::DeviceCode => crate::flows::device::poll::handle(&ctx).await,
     }
 }
 

@@ -1,4 +1,4 @@
-//! The forms the front channel renders (login, consent, sign-out), each with a double-submit
+//! The forms the front channel renders (login, consent, sign-out; the device page uses them too), each with a double-submit
 //! CSRF token (RFC 6749 §10.12, RFC 9700 §4.7).
 
 use axum::http::{HeaderMap, StatusCode};
@@ -30,14 +30,14 @@ pub fn check_csrf(pages: &Pages, headers: &HeaderMap, form: &Form) -> Option<Res
 }
 
 /// The CSRF token of this browser, and whether it must be set as a cookie.
-fn csrf(headers: &HeaderMap) -> (String, bool) {
+pub fn csrf(headers: &HeaderMap) -> (String, bool) {
     match read_cookie(headers, CSRF_COOKIE).filter(|c| c.len() >= 32) {
         Some(c) => (c, false),
         None => (secret::random_token(32), true),
     }
 }
 
-fn with_csrf(secure: bool, mut resp: Response, token: &str, new: bool) -> Response {
+pub fn with_csrf(secure: bool, mut resp: Response, token: &str, new: bool) -> Response {
     if new {
         set_cookie(&mut resp, CSRF_COOKIE, token, None, secure);
     }
@@ -73,7 +73,7 @@ pub fn consent_page(pages: &Pages, secure: bool, headers: &HeaderMap, req: &Auth
     with_csrf(secure, resp, &token, new)
 }
 
-fn describe(scope: &str, audience: &str) -> String {
+pub fn describe(scope: &str, audience: &str) -> String {
     match scope {
         "openid" => "Confirm who you are".into(),
         "profile" => "See your username and profile".into(),

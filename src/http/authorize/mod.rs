@@ -1,7 +1,8 @@
 //! The front channel's handlers: `/authorize` (RFC 6749 §4.1.1, OIDC Core §3.1.2), the login and
-//! consent forms, and `/logout`. They read the request, call `flows::authorize`, and render the
+//! consent forms, `/logout`, and the device verification page (RFC 8628 §3.3). They read the request, call `flows::authorize`, and render the
 //! step it returns. Never CORS-enabled; every page forbids framing.
 
+mod device;
 mod forms;
 mod logout;
 mod pages;
@@ -11,6 +12,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 
+pub use device::{device_decide_post, device_get, device_login_post, device_post};
 use forms::{check_csrf, consent_page, login_page, secure};
 pub use logout::{logout_get, logout_post};
 use pages::{read_cookie, redirect, set_cookie, SESSION_COOKIE};

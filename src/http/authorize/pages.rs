@@ -22,6 +22,7 @@ impl Pages {
         env.add_template("base.html", include_str!("../../../templates/base.html"))?;
         env.add_template("login.html", include_str!("../../../templates/login.html"))?;
         env.add_template("consent.html", include_str!("../../../templates/consent.html"))?;
+        env.add_template("device.html", include_str!("../../../templates/device.html"))?;
         env.add_template("message.html", include_str!("../../../templates/message.html"))?;
         env.add_template("form_post.html", include_str!("../../../templates/form_post.html"))?;
         Ok(Pages { env })

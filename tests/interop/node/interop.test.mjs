@@ -477,3 +477,82 @@ test('jwt-bearer grant (genericGrantRequest) with a jose-signed assertion and Pr
   assert.ok(e instanceof client.ResponseBodyError, `${e?.name}: ${e?.message}`);
   assert.equal(e.error, 'invalid_grant');
 });
+
+// ------------------------------------------------------------------------ device authorization (RFC 8628)
+
+/**
+ * The user's side of the device flow with fetch and a cookie jar: opens `uri` (the
+ * verification_uri_complete), continues with the pre-filled code, signs in and decides.
+ * Returns the last page's HTML.
+ */
+async function approveDevice(uri, decision) {
+  const jar = new Map();
+  const send = async (method, url, form) => {
+    const headers = { cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
+    let body;
+    if (form) {
+      headers['content-type'] = 'application/x-www-form-urlencoded';
+      body = new URLSearchParams(form).toString();
+    }
+    const r = await fetch(url, { method, headers, body, redirect: 'manual' });
+    for (const c of r.headers.getSetCookie()) {
+      const pair = c.split(';')[0];
+      const i = pair.indexOf('=');
+      jar.set(pair.slice(0, i).trim(), pair.slice(i + 1).trim());
+    }
+    return [r.status, await r.text()];
+  };
+  let [status, html] = await send('GET', new URL(uri));
+  for (let i = 0; i < 4; i++) {
+    assert.equal(status, 200, html.slice(0, 1000));
+    if (!/<form\b/i.test(html)) return html;
+    const form = parseForm(html);
+    const fields = { ...form.inputs };
+    if ('password' in fields) {
+      fields.username = cfg.user.username;
+      fields.password = cfg.user.password;
+    } else if (form.buttons.some(([n]) => n === 'decision')) {
+      fields.decision = decision;
+    }
+    [status, html] = await send('POST', new URL(form.action, uri), fields);
+  }
+  assert.fail(`too many steps on the verification page:\n${html.slice(0, 1000)}`);
+}
+
+async function discoverDevice() {
+  return client.discovery(issuer, cfg.clients.device.client_id, undefined, client.None(), insecure);
+}
+
+test('device authorization: initiateDeviceAuthorization, the user approves, pollDeviceAuthorizationGrant', async () => {
+  const dev = cfg.clients.device;
+  const config = await discoverDevice();
+  assert.equal(config.serverMetadata().device_authorization_endpoint, `${cfg.issuer}/device_authorization`);
+  const scope = 'openid offline_access read:x';
+  const da = await client.initiateDeviceAuthorization(config, { scope });
+  assert.match(da.user_code, /^[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}$/);
+  assert.equal(da.verification_uri, `${cfg.issuer}/device`);
+  // The device polls (openid-client keeps to `interval` and handles authorization_pending) while
+  // the user approves a moment later.
+  const approval = new Promise((r) => setTimeout(r, 1500)).then(() => approveDevice(da.verification_uri_complete, 'allow'));
+  const tokens = await client.pollDeviceAuthorizationGrant(config, da);
+  assert.match(await approval, /is now connected/);
+  const claims = await verifyAccessToken(tokens.access_token, { audience: cfg.api, clientId: dev.client_id, sub: cfg.user.user_id, scope });
+  assert.equal(claims.gty, 'device-code');
+  assert.equal(tokens.claims().sub, cfg.user.user_id, 'the ID token, validated by openid-client, names the user');
+  assert.ok(tokens.refresh_token, 'offline_access gives a refresh token');
+  const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token);
+  await verifyAccessToken(refreshed.access_token, { audience: cfg.api, clientId: dev.client_id, sub: cfg.user.user_id });
+});
+
+test('device authorization: a denial ends pollDeviceAuthorizationGrant with access_denied', async () => {
+  const config = await discoverDevice();
+  const da = await client.initiateDeviceAuthorization(config, { scope: 'read:x' });
+  const denial = new Promise((r) => setTimeout(r, 1500)).then(() => approveDevice(da.verification_uri_complete, 'deny'));
+  const e = await client.pollDeviceAuthorizationGrant(config, da).then(
+    () => assert.fail('tokens after a denial'),
+    (err) => err,
+  );
+  assert.match(await denial, /denied/);
+  assert.ok(e instanceof client.ResponseBodyError, `${e?.name}: ${e?.message}`);
+  assert.equal(e.error, 'access_denied');
+});
