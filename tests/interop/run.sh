@@ -265,8 +265,6 @@ run_relying_parties() {
   # A third-party client: its users see the consent page.
   rs=$(cli client create --name "openidconnect RP" --grant authorization_code --redirect-uri "http://127.0.0.1:$rs_cb/callback" --json)
   rspw=$(cli client create --name "openidconnect password RP" --grant password --json)
-  local rsdev
-  rsdev=$(cli client create --name "oauth2 device CLI" --public --grant "$DEVICE_CODE" --json)
   local ex
   ex=$(cli client create --name "express-openid-connect RP" --grant authorization_code --first-party \
     --redirect-uri "http://127.0.0.1:$ex_port/callback" --backchannel-logout-uri "http://127.0.0.1:$ex_port/backchannel-logout" --json)
@@ -280,7 +278,7 @@ run_relying_parties() {
   ruser=$(printf '%s' "$PASSWORD" | cli user create --username rp-rita --email rita@example.test --password-stdin \
     --name "Rita Party" --locale fr-FR --claims "$claims" --json)
   local rpconfig=$WORK/rp.json
-  GO="$go" PY="$py" RS="$rs" RSPW="$rspw" RSDEV="$rsdev" EX="$ex" EX_PORT="$ex_port" PP="$pp" PP_PORT="$pp_port" RUSER="$ruser" ISSUER="$issuer" PASSWORD="$PASSWORD" CLAIMS="$claims" \
+  GO="$go" PY="$py" RS="$rs" RSPW="$rspw" EX="$ex" EX_PORT="$ex_port" PP="$pp" PP_PORT="$pp_port" RUSER="$ruser" ISSUER="$issuer" PASSWORD="$PASSWORD" CLAIMS="$claims" \
     GO_CB="$go_cb" PY_CB="$py_cb" RS_CB="$rs_cb" GO_BC="$go_bc" PY_BC="$py_bc" "$PY" - "$rpconfig" <<'EOF2'
 import json, os, sys
 e = os.environ
@@ -298,7 +296,6 @@ doc = {
     "clients": {"go": client("GO", "GO_CB", backchannel=f"127.0.0.1:{e['GO_BC']}"),
                 "pyoidc": client("PY", "PY_CB", backchannel_port=int(e["PY_BC"])),
                 "openidconnect": client("RS", "RS_CB"), "openidconnect_password": client("RSPW"),
-                "oauth2_device": client("RSDEV"),
                 "express": client("EX", port=int(e["EX_PORT"])),
                 "passport": client("PP", port=int(e["PP_PORT"]))},
     "user": {"username": "rp-rita", "password": e["PASSWORD"], "email": "rita@example.test",
@@ -315,7 +312,7 @@ EOF2
   section "[$backend] pyoidc"
   OAUTHD_RP_CONFIG="$rpconfig" PYTHONDONTWRITEBYTECODE=1 "$PY" -m pytest "$HERE/rp" -v -rfE -p no:cacheprovider \
     --junitxml="$WORK/pyoidc.xml" -o junit_family=xunit2 || py_rc=$?
-  section "[$backend] openidconnect and oauth2 (Rust)"
+  section "[$backend] openidconnect (Rust)"
   OAUTHD_RP_CONFIG="$rpconfig" "$RUST_RP" | tee "$WORK/rust-rp.out" || rs_rc=$?
   section "[$backend] express-openid-connect (form_post), passport-openidconnect"
   (cd "$HERE/node" && OAUTHD_RP_CONFIG="$rpconfig" node --test \

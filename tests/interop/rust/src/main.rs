@@ -1,8 +1,7 @@
 //! The `openidconnect` crate as a relying party against oauthd on default settings: discovery,
 //! an identity-only code login through the login form (confidential client with PKCE, no
 //! audience), the crate's ID token checks (signature, iss, aud, exp, nonce, at_hash), its
-//! userinfo request and checks (sub), and an identity-only password grant; and the `oauth2`
-//! crate's device authorization grant (`device.rs`).
+//! userinfo request and checks (sub), and an identity-only password grant.
 //!
 //! Reads the JSON file named by `OAUTHD_RP_CONFIG` (written by tests/interop/run.sh).
 
@@ -12,8 +11,6 @@ use openidconnect::{
     PkceCodeChallenge, RedirectUrl, ResourceOwnerPassword, ResourceOwnerUsername, Scope, TokenResponse,
 };
 use serde_json::Value;
-
-mod device;
 
 type Check = Result<(), String>;
 
@@ -46,9 +43,6 @@ async fn main() {
     let mut t = Tally(0, 0);
     if let Err(e) = run(&cfg, &mut t).await {
         t.check("flow", Err(e));
-    }
-    if let Err(e) = device::run(&cfg, &mut t).await {
-        t.check("device flow", Err(e));
     }
     println!("openidconnect: {} passed, {} failed", t.0, t.1);
     std::process::exit(if t.1 == 0 { 0 } else { 1 });
