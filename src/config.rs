@@ -164,6 +164,10 @@ pub struct Settings {
     pub backchannel_logout_attempts: u64,
     /// Deliver back-channel logout tokens to http and loopback addresses (local testing only).
     pub allow_http_loopback_backchannel: bool,
+    /// `host:port` of a separate listener for the admin API (`/admin/v1`); empty serves it on `bind`.
+    pub admin_bind: String,
+    /// Days audit events are kept before the purge deletes them.
+    pub audit_retention_days: u64,
 }
 
 /// A setting that must never be printed.
@@ -227,6 +231,8 @@ impl Default for Settings {
             backchannel_logout_timeout: 5,
             backchannel_logout_attempts: 5,
             allow_http_loopback_backchannel: false,
+            admin_bind: String::new(),
+            audit_retention_days: 90,
         }
     }
 }
@@ -304,6 +310,9 @@ impl Settings {
             .bind
             .parse()
             .map_err(|_| anyhow!("invalid setting `bind`: expected host:port, got {:?}", self.bind))?;
+        if !self.admin_bind.is_empty() && self.admin_bind.parse::<SocketAddr>().is_err() {
+            bail!("invalid setting `admin_bind`: expected host:port");
+        }
         if !self.metrics_bind.is_empty() && self.metrics_bind.parse::<SocketAddr>().is_err() {
             bail!("invalid setting `metrics_bind`: expected host:port");
         }
@@ -387,6 +396,7 @@ impl Settings {
             ("argon2_parallelism", u64::from(self.argon2_parallelism), 1, 64, "lanes"),
             ("backchannel_logout_timeout", self.backchannel_logout_timeout, 1, 60, "seconds"),
             ("backchannel_logout_attempts", self.backchannel_logout_attempts, 1, 20, "attempts"),
+            ("audit_retention_days", self.audit_retention_days, 1, 3650, "days"),
         ]
     }
 

@@ -3,20 +3,23 @@
 
 use serde_json::{json, Value};
 
-use super::{split, GRANT_TYPES};
+use super::{split, AdminError, GRANT_TYPES};
 use crate::jwt::jwk_set;
 use crate::jwt::remote_jwks::check_url;
 use crate::oauth::{redirect_uri, secret, subject};
 use crate::store::{AuthMethod, Client, ClientOrigin, Store};
 
-/// A client to register; also the flags of `oauthd client create`, so the doc comments are its help.
-#[derive(Debug, Default, Clone, clap::Args)]
+/// A client to register; also the flags of `oauthd client create` and the body of
+/// `POST /admin/v1/clients`, so the doc comments are its help.
+#[derive(Debug, Default, Clone, clap::Args, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NewClient {
     /// The client's display name.
     #[arg(long)]
     pub name: String,
     /// A grant type the client may use (repeatable; default client_credentials, or authorization_code with --public).
     #[arg(long = "grant")]
+    #[serde(rename = "grant_types")]
     pub grants: Vec<String>,
     /// Scopes to grant on --api (or on the default audience).
     #[arg(long)]
@@ -29,6 +32,7 @@ pub struct NewClient {
     pub public: bool,
     /// The client_id to register (default: a random one).
     #[arg(long)]
+    #[serde(rename = "client_id")]
     pub id: Option<String>,
     /// A registered redirect URI (repeatable).
     #[arg(long = "redirect-uri")]
@@ -44,15 +48,18 @@ pub struct NewClient {
     pub first_party: bool,
     /// `private_key_jwt` to authenticate with signed JWTs instead of a secret.
     #[arg(long, default_value = "")]
+    #[serde(rename = "token_endpoint_auth_method")]
     pub auth_method: String,
     /// The client's public keys, for private_key_jwt.
     #[arg(long)]
     pub jwks_uri: Option<String>,
     /// The client's key set itself, for private_key_jwt (the CLI reads it from `--jwks-file`).
     #[arg(skip)]
+    #[serde(rename = "jwks", deserialize_with = "json_text")]
     pub jwks_json: Option<String>,
     /// Accept a plain-http `jwks_uri` on loopback (the `allow_http_loopback_jwks` setting).
     #[arg(skip)]
+    #[serde(skip)]
     pub allow_http_loopback_jwks: bool,
     /// Require PKCE (S256) from this confidential client too (public clients always need it).
     #[arg(long)]
@@ -65,7 +72,14 @@ pub struct NewClient {
     pub backchannel_logout_session_required: bool,
     /// Accept an http or loopback `--backchannel-logout-uri` (the `allow_http_loopback_backchannel` setting).
     #[arg(skip)]
+    #[serde(skip)]
     pub allow_http_loopback_backchannel: bool,
+}
+
+/// A JSON value given as such (a key set object) kept as its text.
+fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<Value> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|v| v.to_string()))
 }
 
 /// Creates the client and returns it with its one-time secret. Everything is checked before
@@ -108,10 +122,8 @@ pub async fn create(
         origin: ClientOrigin::Operator,
     };
     store.insert_client(&client).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict => {
-            anyhow::anyhow!("a client with id {id} already exists")
-        }
-        e => e.into(),
+        crate::store::StoreError::Conflict => AdminError::Conflict(format!("a client with id {id} already exists")).into(),
+        e => anyhow::Error::from(e),
     })?;
     if let Some((api, scope, exists)) = api_grant {
         let granted = async {
@@ -131,7 +143,10 @@ pub async fn create(
 
 /// What can be checked without the database: the id, the grant types (with their default), the
 /// URIs, and whether the client authenticates with keys.
-fn check(req: &NewClient) -> anyhow::Result<(String, Vec<String>, bool)> {
+pub(super) fn check(req: &NewClient) -> anyhow::Result<(String, Vec<String>, bool)> {
+    if req.name.trim().is_empty() || req.name.len() > 256 {
+        anyhow::bail!("--name must be 1 to 256 characters");
+    }
     let id = req.id.clone().unwrap_or_else(|| secret::random_token(16).replace(['-', '_'], "x"));
     if !subject::is_valid_client_id(&id) {
         anyhow::bail!("--id must be 1-128 characters of A-Z a-z 0-9 . _ ~ -");
@@ -154,6 +169,7 @@ fn check(req: &NewClient) -> anyhow::Result<(String, Vec<String>, bool)> {
     }
     let key_auth = match req.auth_method.as_str() {
         "" | "client_secret_basic" | "client_secret_post" => false,
+        "none" if req.public => false,
         "private_key_jwt" if req.public => anyhow::bail!("a public client cannot use private_key_jwt"),
         "private_key_jwt" if req.jwks_uri.is_some() == req.jwks_json.is_some() => {
             anyhow::bail!("private_key_jwt needs exactly one of --jwks-uri or --jwks-file")
@@ -250,8 +266,10 @@ pub async fn to_json(store: &dyn Store, c: &Client, secret: Option<&str>) -> any
         "backchannel_logout_uri": c.backchannel_logout_uri,
         "backchannel_logout_session_required": c.backchannel_logout_session_required,
         "disabled": c.disabled,
+        "origin": c.origin.as_str(),
         "apis": grants,
         "created_at": c.created_at,
+        "updated_at": c.updated_at,
     });
     if let Some(s) = secret {
         v["client_secret"] = json!(s);

@@ -1,10 +1,20 @@
-//! Provisioning used by the CLI (and by tests): clients, APIs, keys, users. The server picks
-//! changes up within its cache bounds.
+//! Provisioning shared by the CLI and the admin API (`http/admin`): clients, APIs, keys, users,
+//! trusted issuers, and the admin API's own rules (auth, audit, merge patch, idempotency). The
+//! server picks changes up within its cache bounds.
 
+pub mod audit;
+pub mod auth;
+pub mod calls;
+pub mod client_update;
 pub mod clients;
+pub mod error;
+pub mod idempotency;
 pub mod inspect;
+pub mod patch;
 pub mod trust;
 pub mod users;
+
+pub use error::AdminError;
 
 use serde_json::{json, Value};
 
@@ -30,9 +40,9 @@ pub async fn create_api(
     let api = Api { identifier: identifier.into(), name: name.unwrap_or(identifier).into(), scopes, created_at: now };
     store.insert_api(&api).await.map_err(|e| match e {
         crate::store::StoreError::Conflict => {
-            anyhow::anyhow!("an API with identifier {identifier} already exists")
+            AdminError::Conflict(format!("an API with identifier {identifier} already exists")).into()
         }
-        e => e.into(),
+        e => anyhow::Error::from(e),
     })?;
     Ok(api)
 }
@@ -56,8 +66,8 @@ pub fn defined_scopes<'a>(def: &Api, scopes: &'a str) -> anyhow::Result<Vec<&'a 
 
 /// Allows `client_id` the given scopes of `api` (replacing an earlier grant on that API).
 pub async fn grant(store: &dyn Store, client_id: &str, api: &str, scopes: &str) -> anyhow::Result<Value> {
-    let def = store.get_api(api).await?.ok_or_else(|| anyhow::anyhow!("no API with identifier {api}"))?;
-    store.get_client(client_id).await?.ok_or_else(|| anyhow::anyhow!("no client with id {client_id}"))?;
+    let def = store.get_api(api).await?.ok_or_else(|| AdminError::not_found(format!("API with identifier {api}")))?;
+    store.get_client(client_id).await?.ok_or_else(|| AdminError::not_found(format!("client with id {client_id}")))?;
     let requested = defined_scopes(&def, scopes)?;
     store.upsert_client_grant(client_id, api, &requested.join(" ")).await?;
     Ok(json!({ "client_id": client_id, "api": api, "scopes": requested }))

@@ -11,8 +11,10 @@ use crate::oauth::TokenError;
 use crate::state::AppState;
 use crate::store::{IssuerClientAuth, Store, SubjectMap, TrustedIssuer};
 
-/// An issuer to trust; also the flags of `oauthd trust add`, so the doc comments are its help.
-#[derive(Debug, Clone, Default, clap::Args)]
+/// An issuer to trust; also the flags of `oauthd trust add` and the body of
+/// `POST /admin/v1/trusted-issuers`, so the doc comments are its help.
+#[derive(Debug, Clone, Default, clap::Args, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct NewIssuer {
     /// The issuer to trust, exactly as its assertions' `iss` names it.
     #[arg(long)]
@@ -22,7 +24,12 @@ pub struct NewIssuer {
     pub jwks_uri: Option<String>,
     /// A file holding the issuer's key set (JWKS).
     #[arg(long)]
+    #[serde(skip)]
     pub jwks_file: Option<std::path::PathBuf>,
+    /// The issuer's key set itself (the admin API's `jwks`; the CLI reads `--jwks-file`).
+    #[arg(skip)]
+    #[serde(rename = "jwks", deserialize_with = "json_text")]
+    pub jwks_json: Option<String>,
     /// Find the jwks_uri in the issuer's /.well-known/openid-configuration.
     #[arg(long)]
     pub discover: bool,
@@ -59,14 +66,19 @@ pub async fn add(
     req: NewIssuer,
     now: i64,
 ) -> anyhow::Result<TrustedIssuer> {
-    let (jwks_uri, jwks_json) = match (&req.jwks_uri, &req.jwks_file, req.discover) {
+    let file = match (&req.jwks_file, &req.jwks_json) {
+        (Some(path), None) => Some((std::fs::read_to_string(path)?, path.display().to_string())),
+        (None, Some(text)) => Some((text.clone(), "jwks".to_string())),
+        (None, None) => None,
+        (Some(_), Some(_)) => anyhow::bail!("give exactly one of --jwks-uri, --jwks-file or --discover"),
+    };
+    let (jwks_uri, jwks_json) = match (&req.jwks_uri, file, req.discover) {
         (Some(uri), None, false) => {
             check_url(uri, allow_loopback).map_err(anyhow::Error::msg)?;
             (Some(uri.clone()), None)
         }
-        (None, Some(path), false) => {
-            let text = std::fs::read_to_string(path)?;
-            jwk_set::parse_for_config(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        (None, Some((text, from)), false) => {
+            jwk_set::parse_for_config(&text).map_err(|e| anyhow::anyhow!("{from}: {e}"))?;
             let compact: Value = serde_json::from_str(&text)?;
             (None, Some(compact.to_string()))
         }
@@ -108,8 +120,10 @@ pub async fn add(
         created_at: now,
     };
     store.insert_issuer(&issuer).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict => anyhow::anyhow!("issuer or alias already trusted"),
-        e => e.into(),
+        crate::store::StoreError::Conflict => {
+            super::AdminError::Conflict("issuer or alias already trusted".into()).into()
+        }
+        e => anyhow::Error::from(e),
     })?;
     Ok(issuer)
 }
@@ -236,6 +250,12 @@ impl Report {
 
 fn describe(e: TokenError) -> String {
     e.to_string()
+}
+
+/// A JSON value given as such (a key set object) kept as its text.
+fn json_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let v: Option<Value> = serde::Deserialize::deserialize(d)?;
+    Ok(v.map(|v| v.to_string()))
 }
 
 /// The named value of an optional flag, or the type's default.

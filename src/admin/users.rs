@@ -25,16 +25,43 @@ pub async fn create(
     now: i64,
 ) -> anyhow::Result<User> {
     check_password(password)?;
+    check_username(username)?;
+    let hash = pw.hash(password.to_string()).await?;
+    let user = new_user(connection, username, email, Some(hash), now);
+    insert(store, &user).await?;
+    Ok(user)
+}
+
+/// A user with claims only (an admin API create without `password`): no password login until
+/// one is set.
+pub async fn create_without_password(
+    store: &dyn Store,
+    connection: &str,
+    username: &str,
+    email: Option<&str>,
+    now: i64,
+) -> anyhow::Result<User> {
+    check_username(username)?;
+    let user = new_user(connection, username, email, None, now);
+    insert(store, &user).await?;
+    Ok(user)
+}
+
+fn check_username(username: &str) -> anyhow::Result<()> {
     if username.trim().is_empty() || username.len() > 256 {
         anyhow::bail!("--username must be 1 to 256 characters");
     }
-    let user = User {
+    Ok(())
+}
+
+fn new_user(connection: &str, username: &str, email: Option<&str>, password_hash: Option<String>, now: i64) -> User {
+    User {
         id: crate::oauth::subject::new_user_id(connection),
         username: username.to_string(),
         username_lower: username.to_lowercase(),
         email: email.map(str::to_string),
         email_verified: false,
-        password_hash: Some(pw.hash(password.to_string()).await?),
+        password_hash,
         disabled: false,
         failed_count: 0,
         failed_window_start: 0,
@@ -42,15 +69,15 @@ pub async fn create(
         created_at: now,
         updated_at: now,
         claims: "{}".into(),
-    };
-    insert(store, &user).await?;
-    Ok(user)
+    }
 }
 
 async fn insert(store: &dyn Store, user: &User) -> anyhow::Result<()> {
     store.insert_user(user).await.map_err(|e| match e {
-        StoreError::Conflict => anyhow::anyhow!("a user with that id or username already exists"),
-        e => e.into(),
+        StoreError::Conflict => {
+            super::AdminError::Conflict("a user with that id or username already exists".into()).into()
+        }
+        e => anyhow::Error::from(e),
     })
 }
 
@@ -59,7 +86,7 @@ pub async fn find(store: &dyn Store, key: &str) -> anyhow::Result<User> {
     if let Some(u) = store.get_user(key).await? {
         return Ok(u);
     }
-    store.find_user_by_username(key).await?.ok_or_else(|| anyhow::anyhow!("no user {key}"))
+    Ok(store.find_user_by_username(key).await?.ok_or_else(|| super::AdminError::not_found(format!("user {key}")))?)
 }
 
 /// Sets standard claims on a user (OIDC Core §5.1): `input` is a JSON object of claims, merged
@@ -221,4 +248,68 @@ fn auth0_claims(v: &Value) -> String {
         }
     }
     Value::Object(out).to_string()
+}
+
+/// What a user patch may change; the claims merge into the user's (RFC 7396).
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Editable {
+    #[serde(default)]
+    email: Option<String>,
+    email_verified: bool,
+    claims: Map<String, Value>,
+    disabled: bool,
+}
+
+/// Applies a JSON Merge Patch (RFC 7396) to user `id` when `if_match` (if given) names its current
+/// ETag. Returns the representation before and the user after.
+pub async fn update(
+    store: &dyn Store,
+    id: &str,
+    merge_patch: &Value,
+    if_match: Option<&str>,
+    now: i64,
+) -> Result<(Value, User), super::AdminError> {
+    use super::patch;
+    let old = store.get_user(id).await?.ok_or_else(|| super::AdminError::not_found(format!("user {id}")))?;
+    let before = to_json(&old);
+    patch::check_if_match(if_match, &patch::etag(&before))?;
+    let mut after = before.clone();
+    patch::merge(&mut after, merge_patch);
+    if !after.is_object() {
+        return Err(super::AdminError::Invalid("a user patch must be a JSON object".into()));
+    }
+    let read_only = ["user_id", "username", "created_at", "updated_at"];
+    patch::refuse_changes(&before, &after, &read_only)?;
+    if let Value::Object(m) = &mut after {
+        for k in read_only {
+            m.remove(k);
+        }
+    }
+    let e: Editable = serde_path_to_error::deserialize(after)
+        .map_err(|err| super::AdminError::Invalid(format!("invalid user: {err}")))?;
+    // What set_claims takes: the changed claims, null for the removed ones, and the email.
+    let mut changes = Map::new();
+    let old_claims = before["claims"].as_object().cloned().unwrap_or_default();
+    for (k, v) in &e.claims {
+        if old_claims.get(k) != Some(v) {
+            changes.insert(k.clone(), v.clone());
+        }
+    }
+    for k in old_claims.keys().filter(|k| !e.claims.contains_key(*k)) {
+        changes.insert(k.clone(), Value::Null);
+    }
+    if e.email != old.email {
+        changes.insert("email".into(), e.email.clone().map_or(Value::Null, Value::String));
+    }
+    if e.email_verified != old.email_verified || e.email != old.email {
+        changes.insert("email_verified".into(), Value::Bool(e.email_verified));
+    }
+    if !changes.is_empty() {
+        set_claims(store, &old.id, &Value::Object(changes), now).await?;
+    }
+    if e.disabled != old.disabled {
+        set_disabled(store, &old.id, e.disabled, now).await?;
+    }
+    Ok((before, find(store, &old.id).await?))
 }

@@ -45,9 +45,14 @@ pub async fn run(store: &dyn Store, cmd: ApiCmd) -> anyhow::Result<()> {
     match cmd {
         ApiCmd::Create { identifier, scope, name, json } => {
             let a = admin::create_api(store, &identifier, name.as_deref(), &scope, now()).await?;
+            super::audited(store, "api.create", &a.identifier, Some(admin::api_json(&a))).await;
             output(json, &admin::api_json(&a), pretty)
         }
-        ApiCmd::Grant { client, api, scope } => pretty(&admin::grant(store, &client, &api, &scope).await?),
+        ApiCmd::Grant { client, api, scope } => {
+            let v = admin::grant(store, &client, &api, &scope).await?;
+            super::audited(store, "client.grant", &client, Some(v.clone())).await;
+            pretty(&v)
+        }
         ApiCmd::List => pretty(&Value::from(store.list_apis().await?.iter().map(admin::api_json).collect::<Vec<_>>())),
     }
 }

@@ -42,6 +42,8 @@ async fn list(store: &dyn Store, s: &Settings) -> anyhow::Result<()> {
 async fn rotate(store: &dyn Store, s: &Settings, alg: Alg) -> anyhow::Result<()> {
     let kek = crate::state::kek_for(s)?;
     let rec = keys::rotate(store, alg, now(), kek.as_ref()).await?;
+    let v = serde_json::json!({ "kid": rec.kid, "alg": rec.alg, "created_at": rec.created_at });
+    super::audited(store, "key.rotate", &rec.kid, Some(v)).await;
     println!("{}\t{}\tactive", rec.kid, rec.alg);
     let every = s.key_refresh_interval;
     match alg {

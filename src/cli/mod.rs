@@ -1,6 +1,7 @@
 //! The command line: the parser, dispatch to one module per command group, and shared helpers.
 
 mod api;
+mod audit;
 mod claims;
 mod client;
 mod keys;
@@ -18,6 +19,7 @@ use crate::config::{Overrides, Settings};
 use crate::store::Store;
 
 pub use api::ApiCmd;
+pub use audit::AuditCmd;
 pub use client::ClientCmd;
 pub use keys::KeysCmd;
 pub use token::TokenCmd;
@@ -58,6 +60,9 @@ pub enum Command {
     /// Manage issuers trusted for the jwt-bearer grant.
     #[command(subcommand)]
     Trust(TrustCmd),
+    /// Read the audit log of changes made through the admin API and the CLI.
+    #[command(subcommand)]
+    Audit(AuditCmd),
 }
 
 pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
@@ -70,7 +75,22 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::User(c) => user::run(&*open(&settings).await?, &settings, c).await,
         Command::Token(c) => token::run(&*open(&settings).await?, &settings, c).await,
         Command::Trust(c) => trust::run(&settings, c).await,
+        Command::Audit(c) => audit::run(&*open(&settings).await?, c).await,
     }
+}
+
+/// Records a change made here in the audit log, with the actor `local-cli`.
+async fn audited(store: &dyn Store, action: &str, target: &str, after: Option<Value>) {
+    let actor = crate::admin::auth::Actor::local_cli();
+    let change = crate::admin::audit::Change {
+        actor: &actor,
+        action,
+        target: target.to_string(),
+        request_id: None,
+        before: None,
+        after,
+    };
+    crate::admin::audit::record(store, change, crate::clock::now()).await;
 }
 
 /// Opens the database (applying migrations).

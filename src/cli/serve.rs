@@ -21,6 +21,15 @@ pub async fn serve(settings: Settings) -> anyhow::Result<()> {
         // The target these lines had before cli/ was split (README shows it).
         tracing::info!(target: "oauthd::cli", bind = %app.settings.metrics_bind, "metrics listening");
     }
+    if !app.settings.admin_bind.is_empty() {
+        let al = tokio::net::TcpListener::bind(&app.settings.admin_bind)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot bind admin_bind {}: {e}", app.settings.admin_bind))?;
+        let router = crate::http::admin_router(app.clone())?;
+        let limits = crate::http::server::ConnLimits::from_settings(&app.settings);
+        tokio::spawn(crate::http::server::serve(al, router, limits, std::future::pending()));
+        tracing::info!(target: "oauthd::cli", bind = %app.settings.admin_bind, "admin API listening");
+    }
     tracing::info!(target: "oauthd::cli", bind = %app.settings.bind, issuer = %app.settings.issuer, "oauthd listening");
     crate::http::serve(listener, app).await
 }

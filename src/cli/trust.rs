@@ -82,6 +82,7 @@ async fn check(s: &Settings, assertion: &str, json: bool) -> anyhow::Result<()> 
 async fn add(store: &dyn Store, s: &Settings, req: NewIssuer, json: bool) -> anyhow::Result<()> {
     let http = crate::jwt::remote_jwks::JwksCache::new(s.allow_http_loopback_jwks, std::time::Duration::from_secs(60))?;
     let i = admin::trust::add(store, &http, s.allow_http_loopback_jwks, req, now()).await?;
+    super::audited(store, "trust.add", &i.issuer, Some(admin::trust::to_json(&i))).await;
     output(json, &admin::trust::to_json(&i), pretty)
 }
 
@@ -100,16 +101,19 @@ async fn manage(store: &dyn Store, cmd: TrustCmd) -> anyhow::Result<()> {
         }
         TrustCmd::Disable { issuer } => {
             store.set_issuer_enabled(&issuer, false).await?;
+            super::audited(store, "trust.disable", &issuer, Some(json!({ "enabled": false }))).await;
             eprintln!("issuer {issuer} disabled ({})", super::EFFECTIVE);
         }
         TrustCmd::Enable { issuer } => {
             store.set_issuer_enabled(&issuer, true).await?;
+            super::audited(store, "trust.enable", &issuer, Some(json!({ "enabled": true }))).await;
             eprintln!("issuer {issuer} enabled");
         }
         TrustCmd::Remove { issuer } => {
             if !store.delete_issuer(&issuer).await? {
                 return Err(not_trusted(&issuer));
             }
+            super::audited(store, "trust.remove", &issuer, None).await;
             eprintln!("issuer {issuer} removed");
         }
         TrustCmd::Check { .. } | TrustCmd::Add { .. } => unreachable!("run handles check and add"),

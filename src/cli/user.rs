@@ -119,6 +119,7 @@ pub async fn run(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Resul
             if let Some(v) = extra {
                 u = users::set_claims(store, &u.id, &v, t).await?;
             }
+            super::audited(store, "user.create", &u.id, Some(users::to_json(&u))).await;
             output(json, &json!({ "user_id": u.id, "username": u.username }), pretty)?;
         }
         UserCmd::Update(c) => {
@@ -127,10 +128,13 @@ pub async fn run(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Resul
             if let Some(e) = email {
                 v["email"] = json!(e);
             }
-            pretty(&users::to_json(&users::set_claims(store, &user, &v, t).await?))?;
+            let v = users::to_json(&users::set_claims(store, &user, &v, t).await?);
+            super::audited(store, "user.update", v["user_id"].as_str().unwrap_or(&user), Some(v.clone())).await;
+            pretty(&v)?;
         }
         UserCmd::RevokeSessions { user } => {
             let (u, queued) = users::revoke_sessions(store, &user, t).await?;
+            super::audited(store, "user.end_sessions", &u.id, None).await;
             eprintln!(
                 "sessions of {} ended ({queued} back-channel logout tokens queued); refresh tokens revoked",
                 u.id
@@ -142,22 +146,37 @@ pub async fn run(store: &dyn Store, s: &Settings, cmd: UserCmd) -> anyhow::Resul
         UserCmd::Show { user } => pretty(&users::to_json(&users::find(store, &user).await?))?,
         UserCmd::SetPassword { user, .. } => {
             let u = users::set_password(store, &pw()?, &user, &read_password()?, t).await?;
+            super::audited(store, "user.set_password", &u.id, None).await;
             eprintln!("password changed for {}; refresh tokens revoked", u.id);
         }
         UserCmd::Disable { user } => {
-            eprintln!("user {} disabled", users::set_disabled(store, &user, true, t).await?.id)
+            let id = users::set_disabled(store, &user, true, t).await?.id;
+            super::audited(store, "user.disable", &id, Some(json!({ "disabled": true }))).await;
+            eprintln!("user {id} disabled")
         }
-        UserCmd::Enable { user } => eprintln!("user {} enabled", users::set_disabled(store, &user, false, t).await?.id),
-        UserCmd::Delete { user } => eprintln!("user {} deleted", users::delete(store, &user, t).await?.id),
+        UserCmd::Enable { user } => {
+            let id = users::set_disabled(store, &user, false, t).await?.id;
+            super::audited(store, "user.enable", &id, Some(json!({ "disabled": false }))).await;
+            eprintln!("user {id} enabled")
+        }
+        UserCmd::Delete { user } => {
+            let id = users::delete(store, &user, t).await?.id;
+            super::audited(store, "user.delete", &id, None).await;
+            eprintln!("user {id} deleted")
+        }
         UserCmd::Link { user, issuer, subject } => {
             let u = users::find(store, &user).await?;
             store.get_issuer(&issuer).await?.ok_or_else(|| anyhow::anyhow!("issuer {issuer} is not trusted"))?;
             store.link_user(&issuer, &subject, &u.id, t).await?;
+            let link = json!({ "user_id": u.id, "issuer": issuer, "subject": subject });
+            super::audited(store, "user.link", &u.id, Some(link)).await;
             eprintln!("{} linked to {subject} at {issuer}", u.id);
         }
         UserCmd::Import { file, .. } => {
             let text = std::fs::read_to_string(&file)?;
             let report = users::import_auth0(store, &text, t).await;
+            let summary = json!({ "imported": report.imported, "skipped": report.skipped, "failed": report.failed });
+            super::audited(store, "user.import", "auth0", Some(summary)).await;
             println!("{}", serde_json::to_string(&report)?);
         }
     }

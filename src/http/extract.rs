@@ -31,3 +31,10 @@ pub async fn read_form(headers: &HeaderMap, body: Body) -> Result<Form, TokenErr
     }
     parse_form(&bytes)
 }
+
+/// The token of an `Authorization: Bearer` header (RFC 6750 §2.1), if there is one.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}

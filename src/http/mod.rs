@@ -1,5 +1,6 @@
 //! HTTP: routes, middleware, and thin handlers that parse, call and respond.
 
+pub mod admin;
 mod authorize;
 mod discovery;
 pub mod error;
@@ -100,12 +101,23 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
                 .layer(page_header(header::REFERRER_POLICY, "no-referrer"))
                 .layer(page_header(header::CACHE_CONTROL, "no-store")),
         );
+    let mut all = Router::new().merge(back).merge(server).merge(front).merge(rest);
+    if app.settings.admin_bind.is_empty() {
+        all = all.merge(admin::routes());
+    }
+    Ok(finish(all, state))
+}
+
+/// The admin API alone, for its own listener (`admin_bind`).
+pub fn admin_router(app: App) -> anyhow::Result<Router> {
+    let state = Web { app, pages: Arc::new(Pages::new()?) };
+    Ok(finish(admin::routes(), state))
+}
+
+/// The layers every listener's requests pass: metrics, request ids, tracing, the panic backstop.
+fn finish(routes: Router<Web>, state: Web) -> Router {
     // route_layer: the matched route is known there, so metrics label by route, not raw path.
-    Ok(Router::new()
-        .merge(back)
-        .merge(server)
-        .merge(front)
-        .merge(rest)
+    routes
         .route_layer(axum::middleware::from_fn(track))
         .fallback(not_found)
         .with_state(state)
@@ -130,7 +142,7 @@ pub fn routes(app: App) -> anyhow::Result<Router> {
                 // The backstop: a panic is a logged JSON 500, not a dropped connection.
                 .layer(CatchPanicLayer::custom(crate::http::error::panic_response))
                 .layer(axum::middleware::from_fn(metered)),
-        ))
+        )
 }
 
 /// The full router with its middleware.

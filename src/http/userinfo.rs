@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::flows::userinfo::{self, BearerError, Presented};
-use crate::http::extract::read_form;
+use crate::http::extract::{bearer, read_form};
 use crate::oauth::TokenError;
 use crate::state::App;
 
@@ -38,11 +38,6 @@ fn is_form(headers: &HeaderMap) -> bool {
     ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let v = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = v.split_once(' ')?;
-    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
-}
 
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {

@@ -220,6 +220,13 @@ pub fn spawn_purge(app: App) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "purge failed"),
             }
+            let audit_before = now().saturating_sub(app.settings.audit_retention_days as i64 * 86400);
+            let keys_before = now().saturating_sub(crate::store::IDEMPOTENCY_KEEP_SECS);
+            match app.store.purge_admin(audit_before, keys_before).await {
+                Ok(n) if n > 0 => tracing::info!(rows = n, "purged old audit events and idempotency keys"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "audit purge failed"),
+            }
         }
     });
 }

@@ -136,4 +136,18 @@ bounded_store! {
     claim_logout_deliveries(now: i64, lease_until: i64, limit: i64) -> Vec<LogoutDelivery>;
     finish_logout_delivery(id: &str) -> ();
     retry_logout_delivery(id: &str, attempts: i64, next_attempt_at: i64) -> ();
+    list_clients_page(f: &ClientFilter) -> Vec<Client>;
+    update_client(c: &Client, expected_updated_at: i64) -> bool;
+    list_users_page(after: &str, limit: i64) -> Vec<User>;
+    insert_audit(e: &AuditEvent) -> ();
+    list_audit(before: &str, target: &str, limit: i64) -> Vec<AuditEvent>;
+    purge_admin(audit_before: i64, keys_before: i64) -> u64;
+    reserve_idempotency_key(actor: &str, key: &str, request_hash: &str, now: i64) -> bool;
+    get_idempotency_key(actor: &str, key: &str) -> Option<IdempotencyRecord>;
+    finish_idempotency_key(actor: &str, key: &str, status: i64, body: &str) -> ();
+    release_idempotency_key(actor: &str, key: &str) -> ();
+    list_consents(user_id: &str) -> Vec<Consent>;
+    delete_consents(user_id: &str, client_id: &str) -> u64;
+    list_refresh_families(user_id: &str, client_id: &str, now: i64) -> Vec<RefreshFamily>;
+    list_user_sessions(user_id: &str, now: i64) -> Vec<Session>;
 }

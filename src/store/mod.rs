@@ -7,6 +7,8 @@ pub mod tx;
 #[macro_use]
 mod oidc_sql;
 #[macro_use]
+mod admin_sql;
+#[macro_use]
 mod refresh_sql;
 #[macro_use]
 mod sql;
@@ -217,6 +219,31 @@ pub trait Store: Send + Sync {
     async fn claim_logout_deliveries(&self, now: i64, lease_until: i64, limit: i64) -> Result<Vec<LogoutDelivery>>;
     async fn finish_logout_delivery(&self, id: &str) -> Result<()>;
     async fn retry_logout_delivery(&self, id: &str, attempts: i64, next_attempt_at: i64) -> Result<()>;
+
+    /// A page of clients ordered by id, after `f.after`, with the filters applied.
+    async fn list_clients_page(&self, f: &ClientFilter) -> Result<Vec<Client>>;
+    /// Writes the client's changeable fields, only if its `updated_at` is still
+    /// `expected_updated_at` (no other change came between read and write). True when written.
+    async fn update_client(&self, c: &Client, expected_updated_at: i64) -> Result<bool>;
+    /// A page of users ordered by id, after `after`.
+    async fn list_users_page(&self, after: &str, limit: i64) -> Result<Vec<User>>;
+    async fn insert_audit(&self, e: &AuditEvent) -> Result<()>;
+    /// Events newest first, with ids below `before` ('' = from the newest), of `target` ('' = any).
+    async fn list_audit(&self, before: &str, target: &str, limit: i64) -> Result<Vec<AuditEvent>>;
+    /// Deletes audit events older than `audit_before` and idempotency keys older than `keys_before`.
+    async fn purge_admin(&self, audit_before: i64, keys_before: i64) -> Result<u64>;
+    /// Reserves `key` for `actor` in one insert; false when it was already there.
+    async fn reserve_idempotency_key(&self, actor: &str, key: &str, request_hash: &str, now: i64) -> Result<bool>;
+    async fn get_idempotency_key(&self, actor: &str, key: &str) -> Result<Option<IdempotencyRecord>>;
+    async fn finish_idempotency_key(&self, actor: &str, key: &str, status: i64, body: &str) -> Result<()>;
+    /// Drops a reservation whose request failed, so that it can be retried.
+    async fn release_idempotency_key(&self, actor: &str, key: &str) -> Result<()>;
+    /// A user's consents, one row per scope (and an empty-scope row per client and API).
+    async fn list_consents(&self, user_id: &str) -> Result<Vec<Consent>>;
+    async fn delete_consents(&self, user_id: &str, client_id: &str) -> Result<u64>;
+    /// Live refresh families of a user and/or client ('' = any).
+    async fn list_refresh_families(&self, user_id: &str, client_id: &str, now: i64) -> Result<Vec<RefreshFamily>>;
+    async fn list_user_sessions(&self, user_id: &str, now: i64) -> Result<Vec<Session>>;
 }
 
 /// Connects to the backend named by the URL scheme. `timeout` bounds getting a connection

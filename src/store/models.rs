@@ -315,3 +315,49 @@ text_enum!(
         Optional = "optional",
     }
 );
+
+/// One change made through the admin API or the CLI. `before`/`after` are JSON without secrets.
+#[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
+pub struct AuditEvent {
+    /// Sorts by time: zero-padded unix seconds, a dash, a random part. Also the list cursor.
+    pub id: String,
+    pub at: i64,
+    /// `client:<client_id>` for an admin API token, `local-cli` for the CLI.
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub request_id: Option<String>,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+/// How long an `Idempotency-Key` is kept (the draft suggests at least 24 hours).
+pub const IDEMPOTENCY_KEEP_SECS: i64 = 86400;
+
+/// An `Idempotency-Key` reservation and, once the create finished, its answer.
+#[derive(Clone, Debug, sqlx::FromRow)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    /// 0 while the first request is still running.
+    pub status: i64,
+    pub body: Option<String>,
+}
+
+/// What a page of clients is limited to: ids after `after`, and the optional filters.
+#[derive(Clone, Debug, Default)]
+pub struct ClientFilter {
+    pub after: String,
+    pub limit: i64,
+    /// Only clients of this origin (`operator`, `registered`, `metadata_document`).
+    pub origin: Option<String>,
+    pub disabled: Option<bool>,
+}
+
+/// The scopes a user allowed a client on one API.
+#[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
+pub struct Consent {
+    pub client_id: String,
+    pub audience: String,
+    pub scope: String,
+    pub created_at: i64,
+}

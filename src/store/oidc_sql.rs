@@ -39,8 +39,9 @@ macro_rules! oidc_sql_fns {
 }
 
 macro_rules! with_oidc_methods {
-    ($store:ty, $db:ty) => {
+    ($store:ty, $db:ty; $($more:tt)*) => {
         impl_sql_store!($store, $db;
+        $($more)*
         async fn set_user_claims(
             &self, id: &str, email: Option<&str>, email_verified: bool, claims: &str, now: i64,
         ) -> Result<bool> {

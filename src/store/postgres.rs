@@ -120,4 +120,4 @@ async fn relay(listener: &mut PgListener, changes: &Changes, timeout: Duration) 
     }
 }
 
-with_oidc_methods!(PgStore, Postgres);
+with_admin_methods!(PgStore, Postgres);

@@ -90,4 +90,4 @@ async fn poll_changes(pool: SqlitePool, changes: Changes, mut last: i64) {
     }
 }
 
-with_oidc_methods!(SqliteStore, Sqlite);
+with_admin_methods!(SqliteStore, Sqlite);

@@ -5,6 +5,8 @@ mod helpers;
 mod idp;
 mod probe;
 
+mod admin;
+mod admin_resources;
 mod authorization_code;
 mod authorize;
 mod backchannel;
