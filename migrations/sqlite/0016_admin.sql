@@ -1,5 +1,5 @@
 -- The admin API (issue 18): audit events of every change, and Idempotency-Key reservations.
--- An event's id sorts by time (zero-padded seconds, then a random part), so it is the cursor.
+-- An event's id sorts by time (zero-padded nanoseconds, then a random part), so it is the cursor.
 create table audit_events (
     id text primary key,
     at integer not null,

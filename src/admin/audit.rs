@@ -23,7 +23,8 @@ pub struct Change<'a> {
 /// Records the change. A failed write is logged and does not undo the change, which is done.
 pub async fn record(store: &dyn Store, c: Change<'_>, now: i64) {
     let event = AuditEvent {
-        id: format!("{now:012}-{}", uuid::Uuid::new_v4().simple()),
+        // Nanoseconds, so that events of one second still list in the order they happened.
+        id: format!("{:020}-{}", clock_nanos(now), uuid::Uuid::new_v4().simple()),
         at: now,
         actor: c.actor.id.clone(),
         action: c.action.to_string(),
@@ -44,6 +45,12 @@ pub async fn record(store: &dyn Store, c: Change<'_>, now: i64) {
     if let Err(e) = store.insert_audit(&event).await {
         tracing::error!(error = %e, audit_id = %event.id, action = %event.action, "audit event not stored");
     }
+}
+
+/// Nanoseconds since the epoch: the wall clock's, or `now`'s second when the clock is behind it.
+fn clock_nanos(now: i64) -> u128 {
+    let wall = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos());
+    wall.max(u128::from(now.max(0) as u64) * 1_000_000_000)
 }
 
 /// The value with every secret field removed, at any depth.
@@ -84,7 +91,8 @@ mod tests {
 
     #[test]
     fn secrets_are_scrubbed_at_any_depth() {
-        let v = scrub(json!({ "client_secret": "s", "a": [{ "password": "p", "ok": 1 }], "b": { "secret_hash": "h" } }));
+        let v =
+            scrub(json!({ "client_secret": "s", "a": [{ "password": "p", "ok": 1 }], "b": { "secret_hash": "h" } }));
         assert_eq!(v, json!({ "a": [{ "ok": 1 }], "b": {} }));
     }
 }

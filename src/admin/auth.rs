@@ -56,7 +56,8 @@ impl Actor {
 /// that still exists and is enabled (so disabling an admin client ends its access at once).
 pub async fn authenticate(app: &AppState, token: Option<&str>) -> Result<Actor, AdminError> {
     let token = token.ok_or(AdminError::MissingToken)?;
-    let claims = verify::access_token(&app.keys.load(), &app.settings.issuer, token).map_err(AdminError::InvalidToken)?;
+    let claims =
+        verify::access_token(&app.keys.load(), &app.settings.issuer, token).map_err(AdminError::InvalidToken)?;
     let for_admin = match &claims.aud {
         serde_json::Value::String(a) => a == ADMIN_API,
         serde_json::Value::Array(all) => all.iter().any(|a| a == ADMIN_API),

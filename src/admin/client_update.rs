@@ -53,8 +53,8 @@ pub async fn update(
             m.remove(k);
         }
     }
-    let e: Editable = serde_path_to_error::deserialize(after)
-        .map_err(|err| AdminError::Invalid(format!("invalid client: {err}")))?;
+    let e: Editable =
+        serde_path_to_error::deserialize(after).map_err(|err| AdminError::Invalid(format!("invalid client: {err}")))?;
     if old.public && !e.require_pkce {
         return Err(AdminError::Invalid("a public client always requires PKCE".into()));
     }

@@ -122,7 +122,9 @@ pub async fn create(
         origin: ClientOrigin::Operator,
     };
     store.insert_client(&client).await.map_err(|e| match e {
-        crate::store::StoreError::Conflict => AdminError::Conflict(format!("a client with id {id} already exists")).into(),
+        crate::store::StoreError::Conflict => {
+            AdminError::Conflict(format!("a client with id {id} already exists")).into()
+        }
         e => anyhow::Error::from(e),
     })?;
     if let Some((api, scope, exists)) = api_grant {

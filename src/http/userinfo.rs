@@ -38,7 +38,6 @@ fn is_form(headers: &HeaderMap) -> bool {
     ct.split(';').next().unwrap_or("").trim().eq_ignore_ascii_case("application/x-www-form-urlencoded")
 }
 
-
 impl IntoResponse for BearerError {
     fn into_response(self) -> Response {
         match self {

@@ -319,7 +319,7 @@ text_enum!(
 /// One change made through the admin API or the CLI. `before`/`after` are JSON without secrets.
 #[derive(Clone, Debug, sqlx::FromRow, serde::Serialize)]
 pub struct AuditEvent {
-    /// Sorts by time: zero-padded unix seconds, a dash, a random part. Also the list cursor.
+    /// Sorts by time: zero-padded unix nanoseconds, a dash, a random part. Also the list cursor.
     pub id: String,
     pub at: i64,
     /// `client:<client_id>` for an admin API token, `local-cli` for the CLI.

@@ -70,7 +70,9 @@ pub async fn rotate_key(ctx: &Ctx<'_>, r: Rotate) -> Result<Reply> {
     let app = ctx.app;
     let alg = match r.alg.as_deref() {
         None => app.settings.signing_alg,
-        Some(a) => Alg::parse(a).ok_or_else(|| AdminError::Invalid(format!("alg must be RS256, ES256 or EdDSA, not {a}")))?,
+        Some(a) => {
+            Alg::parse(a).ok_or_else(|| AdminError::Invalid(format!("alg must be RS256, ES256 or EdDSA, not {a}")))?
+        }
     };
     let rec = keys::rotate(app.store.as_ref(), alg, now(), app.kek.as_ref()).await.map_err(AdminError::Internal)?;
     // This instance signs with it at once; the others within key_refresh_interval.

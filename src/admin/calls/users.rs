@@ -120,8 +120,7 @@ pub async fn link(ctx: &Ctx<'_>, id: &str, l: Link) -> Result<Reply> {
 pub async fn sessions(ctx: &Ctx<'_>, id: &str) -> Result<Reply> {
     find(ctx, id).await?;
     let all = ctx.app.store.list_user_sessions(id, now()).await?;
-    let session =
-        |s: &crate::store::Session| json!({ "sid": s.sid, "auth_time": s.auth_time, "created_at": s.created_at, "expires_at": s.expires_at });
+    let session = |s: &crate::store::Session| json!({ "sid": s.sid, "auth_time": s.auth_time, "created_at": s.created_at, "expires_at": s.expires_at });
     Ok(Reply::items(all.iter().map(session).collect()))
 }
 

@@ -67,7 +67,12 @@ pub async fn disable_client(State(app): State<App>, h: HeaderMap, Path(id): Id) 
 pub async fn rotate_secret(State(app): State<App>, h: HeaderMap, Path(id): Id) -> Response {
     call!(app, h, "clients:write", |c| clients::rotate_secret(&c, &id))
 }
-pub async fn grant(State(app): State<App>, h: HeaderMap, Path((id, api)): Path<(String, String)>, b: Bytes) -> Response {
+pub async fn grant(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path((id, api)): Path<(String, String)>,
+    b: Bytes,
+) -> Response {
     call!(app, h, "clients:write", b, JSON, |c, g| clients::grant(&c, &id, &api, g))
 }
 pub async fn client_families(State(app): State<App>, h: HeaderMap, Path(id): Id) -> Response {
@@ -116,7 +121,11 @@ pub async fn user_families(State(app): State<App>, h: HeaderMap, Path(id): Id) -
 pub async fn consents(State(app): State<App>, h: HeaderMap, Path(id): Id) -> Response {
     call!(app, h, "users:read", |c| users::consents(&c, &id))
 }
-pub async fn revoke_consent(State(app): State<App>, h: HeaderMap, Path((id, client)): Path<(String, String)>) -> Response {
+pub async fn revoke_consent(
+    State(app): State<App>,
+    h: HeaderMap,
+    Path((id, client)): Path<(String, String)>,
+) -> Response {
     call!(app, h, "users:write", |c| users::revoke_consent(&c, &id, &client))
 }
 

@@ -26,7 +26,9 @@ pub fn respond(e: AdminError) -> Response {
         (AdminError::InsufficientScope(scope), Some(code)) => {
             Some(format!("Bearer realm=\"oauthd-admin\", error=\"{code}\", scope=\"{scope}\""))
         }
-        (_, Some(code)) => Some(format!("Bearer realm=\"oauthd-admin\", error=\"{code}\", error_description=\"{detail}\"")),
+        (_, Some(code)) => {
+            Some(format!("Bearer realm=\"oauthd-admin\", error=\"{code}\", error_description=\"{detail}\""))
+        }
         _ => None,
     };
     if let Some(v) = challenge.and_then(|c| HeaderValue::from_str(&c).ok()) {
