@@ -528,6 +528,8 @@ class Soak:
     async def worker(self, i):
         conn = Conn(self.host, self.port, 30)
         rt = None  # this worker's refresh-token family; nobody else rotates it
+        born = 0.0
+        family_s = float(env("SOAK_FAMILY_SECONDS", "0"))
         ops, w = zip(*self.weights.items())
         try:
             while time.monotonic() < self.deadline:
@@ -541,8 +543,11 @@ class Soak:
                 elif op == "introspect":
                     await self.introspect(conn)
                 else:
-                    if rt is None:  # start (or restart after a failure) a family with a login
+                    # Start (or restart after a failure, or when it is SOAK_FAMILY_SECONDS old, so
+                    # that old families expire during the run) a family with a login.
+                    if rt is None or (family_s and time.monotonic() - born > family_s):
                         rt = await self.password(conn, self.users[i % len(self.users)])
+                        born = time.monotonic()
                     else:
                         rt = await self.refresh(conn, rt)
         finally:
@@ -716,7 +721,42 @@ async def main():
     return 0 if ok else 1
 
 
+def tables(path, seconds):
+    """The table check: row counts sampled during the run must level off. Each table's highest
+    count in the last third of the run may exceed its highest in the middle third by at most 25 %
+    (plus 20 rows of noise). Prints a markdown table; exit status 1 if a table kept growing."""
+    names = os.environ["SOAK_TABLES"].split()
+    rows = []
+    for line in open(path):
+        parts = line.split()
+        if len(parts) == len(names) + 1:
+            rows.append((int(parts[0]), [int(x) for x in parts[1:]]))
+    seconds = float(seconds)
+    mid = [r for t, r in rows if seconds / 3 <= t < 2 * seconds / 3]
+    last = [r for t, r in rows if t >= 2 * seconds / 3]
+    out = ["| table | rows at 1/3 | most, middle third | most, last third | at the end | levels off |",
+           "|---|---:|---:|---:|---:|---|"]
+    grew = []
+    for k, name in enumerate(names):
+        m = max((r[k] for r in mid), default=None)
+        e = max((r[k] for r in last), default=None)
+        if m is None or e is None:
+            out.append(f"| {name} | - | - | - | - | not enough samples |")
+            grew.append(name)
+            continue
+        ok = e <= m * 1.25 + 20
+        if not ok:
+            grew.append(name)
+        out.append(f"| {name} | {mid[0][k]} | {m} | {e} | {last[-1][k]} | {'yes' if ok else '**no**'} |")
+    out.append("")
+    out.append(f"Rows sampled every 2 s ({len(rows)} samples). " + (f"Still growing: {', '.join(grew)}." if grew else "Every table levelled off."))
+    print("\n".join(out))
+    return 1 if grew else 0
+
+
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--tables":
+        sys.exit(tables(sys.argv[2], sys.argv[3]))
     if len(sys.argv) > 1 and sys.argv[1] == "keygen":
         if len(sys.argv) != 6:
             sys.exit("usage: soak.py keygen ES256|RS256 KID PRIVATE.pem JWKS.json")

@@ -44,6 +44,18 @@ SOAK_PASSWORD_RPS=${SOAK_PASSWORD_RPS:-4}
 SOAK_AUTHCODE_RPS=${SOAK_AUTHCODE_RPS:-2}
 SOAK_USERS_COUNT=${SOAK_USERS_COUNT:-4}
 export OAUTHD_ARGON2_MEMORY_KIB=${OAUTHD_ARGON2_MEMORY_KIB:-19456}
+# Short lifetimes, so that rows expire and are purged many times within the run: the table check
+# (below) then shows whether every table levels off. SOAK_LIFETIMES=default keeps the server's own.
+SOAK_LIFETIMES=${SOAK_LIFETIMES:-short}
+if [ "$SOAK_LIFETIMES" = short ]; then
+    export OAUTHD_REFRESH_TOKEN_TTL=${OAUTHD_REFRESH_TOKEN_TTL:-30} OAUTHD_REFRESH_TOKEN_IDLE_TTL=${OAUTHD_REFRESH_TOKEN_IDLE_TTL:-30}
+    export OAUTHD_ACCESS_TOKEN_TTL=${OAUTHD_ACCESS_TOKEN_TTL:-60} OAUTHD_SESSION_TTL=${OAUTHD_SESSION_TTL:-30}
+    export OAUTHD_PURGE_INTERVAL=${OAUTHD_PURGE_INTERVAL:-5}
+    # Each worker starts a new refresh family this often, leaving the old one to expire.
+    export SOAK_FAMILY_SECONDS=${SOAK_FAMILY_SECONDS:-20}
+fi
+# The tables whose rows the soak creates; sampled every 2 s, and each must level off.
+SOAK_TABLES="refresh_families revoked_jtis used_jtis sessions session_clients auth_codes"
 AUDIENCE=https://soak.example
 API_SCOPES="read:soak write:soak"
 JB_ISSUER=https://idp.soak.example
@@ -209,8 +221,18 @@ else
 fi
 export SOAK_HEADER="<!-- $BIN_DESC, $(date -u +%Y-%m-%dT%H:%M:%SZ), $(nproc) cores, postgres, ${SOAK_SECONDS}s, $SOAK_WORKERS workers + ${SOAK_PASSWORD_RPS}/s paced password logins + ${SOAK_AUTHCODE_RPS}/s paced code flows, argon2 ${OAUTHD_ARGON2_MEMORY_KIB} KiB -->"
 log "soaking for ${SOAK_SECONDS}s ($SOAK_WORKERS workers)"
+count_sql="select $(for t in $SOAK_TABLES; do printf '(select count(*) from %s),' "$t"; done | sed 's/,$//')"
+T0=$(date +%s)
+( while kill -0 "$SERVER_PID" 2>/dev/null; do
+    row=$(psql "$OAUTHD_DATABASE_URL" -qAt -F' ' -c "$count_sql" 2>/dev/null) && echo "$(( $(date +%s) - T0 )) $row"
+    sleep 2
+  done ) >"$WORK/tables.txt" &
+SAMPLER_PID=$!
 load_rc=0
 "$PY" bench/soak.py || load_rc=$?
+kill "$SAMPLER_PID" 2>/dev/null || true
+tables_rc=0
+SOAK_TABLES="$SOAK_TABLES" "$PY" bench/soak.py --tables "$WORK/tables.txt" "$SOAK_SECONDS" >"$WORK/tables.md" || tables_rc=$?
 if [ "$load_rc" = 2 ]; then
     tail -n 20 "$SERVER_LOG" >&2
     die "preflight failed (see above); not soaking"
@@ -220,10 +242,12 @@ alive=yes
 kill -0 "$SERVER_PID" 2>/dev/null || alive=no
 {
     cat "$SOAK_OUT"
+    echo
+    cat "$WORK/tables.md"
     notes=()
     [ "$alive" = yes ] || notes+=("- the server process had exited by the end of the run")
     if grep -qiE 'panic|ERROR' "$SERVER_LOG"; then
-        notes+=("- server log has $(grep -ciE 'panic|ERROR' "$SERVER_LOG") error lines, first: \`$(grep -iE 'panic|ERROR' "$SERVER_LOG" | head -1 | cut -c1-200)\`")
+        notes+=("- server log has $(grep -ciE 'panic|ERROR' "$SERVER_LOG") error lines, first: \`$(grep -m1 -iE 'panic|ERROR' "$SERVER_LOG" | cut -c1-200)\`")
     fi
     if [ "${#notes[@]}" -gt 0 ]; then
         echo
@@ -234,4 +258,6 @@ kill -0 "$SERVER_PID" 2>/dev/null || alive=no
 [ "$alive" = yes ] || { cat bench/results/soak.md; die "server died"; }
 if grep -q '^Notes:' bench/results/soak.md; then sed -n '/^Notes:/,$p' bench/results/soak.md; fi
 log "written to bench/results/soak.md"
+cat "$WORK/tables.md" >&2
+[ "$tables_rc" = 0 ] || { [ "$load_rc" != 0 ] || load_rc=$tables_rc; }
 exit "$load_rc"
