@@ -393,7 +393,7 @@ class Soak:
                 "sub": sub,
                 "aud": self.issuer,
                 "iat": now,
-                "exp": now + 300,
+                "exp": now + int(env("SOAK_ASSERTION_SECONDS", "300")),
                 "jti": secrets.token_urlsafe(16),
             }
         )
