@@ -13,7 +13,7 @@
 #   OAUTHD_TEST_PG_URL         PostgreSQL base URL, no database (default postgres://postgres@127.0.0.1:5432)
 #   OAUTHD_INTEROP_BACKENDS    backends to run (default "sqlite postgres")
 #   OAUTHD_INTEROP_ALGS        signing algorithms to run the suites with, in order (default "RS256 ES256")
-#   OAUTHD_INTEROP_MCP_MODES   MCP SDK runs, client registration by (default "cimd"; "cimd dcr" with registration)
+#   OAUTHD_INTEROP_MCP_MODES   MCP SDK runs, by how the client registers (default "cimd dcr": a metadata document, then RFC 7591 with registration = "open")
 #   OAUTHD_INTEROP_SKIP_INSTALL=1  reuse target/interop-venv, node_modules and the built RPs as they are
 #   PYTEST_ADDOPTS / NODE_TEST_ARGS  extra arguments for the runners (e.g. -k NAME / --test-name-pattern=NAME)
 set -euo pipefail
@@ -354,6 +354,8 @@ run_mcp() {
   local mcp_url="https://127.0.0.1:$mcp_port/mcp"
   cli api create --identifier "$mcp_url" --name "Interop MCP server" --scope "mcp:tools" --json >/dev/null
   export OAUTHD_ALLOW_LOOPBACK_FETCH=true OAUTHD_FETCH_CA_FILE="$tlsdir/ca.pem"
+  # The DCR run needs registration on; the CIMD run uses the defaults.
+  if [ "$mode" = dcr ]; then export OAUTHD_REGISTRATION=open; else unset OAUTHD_REGISTRATION; fi
   local mcpconfig=$WORK/mcp-$mode.json
   ISSUER="$issuer" MCP_URL="$mcp_url" DOC="https://127.0.0.1:$doc_port/oauth/client.json" \
     CB="http://127.0.0.1:$cb_port/callback" TLS="$tlsdir" USERNAME="$USERNAME" PASSWORD="$PASSWORD" \
@@ -375,7 +377,7 @@ EOF2
   if [ "$rc" != 0 ] && [ "$f" = 0 ]; then f=1; fi
   echo "MCP $mode $p $f $s $rc" >>"$RESULT"
   stop_server
-  unset OAUTHD_ALLOW_LOOPBACK_FETCH OAUTHD_FETCH_CA_FILE
+  unset OAUTHD_ALLOW_LOOPBACK_FETCH OAUTHD_FETCH_CA_FILE OAUTHD_REGISTRATION
 }
 
 run_backend() {
@@ -517,7 +519,7 @@ EOF2
   done
   run_relying_parties "$backend" "$issuer"
   local mode
-  for mode in ${OAUTHD_INTEROP_MCP_MODES:-cimd}; do
+  for mode in ${OAUTHD_INTEROP_MCP_MODES:-cimd dcr}; do
     run_mcp "$backend" "$issuer" "$mode"
   done
 
